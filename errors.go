@@ -1,0 +1,56 @@
+package instant
+
+import "errors"
+
+// Code is the machine-readable reason an envelope was rejected. It is the
+// value of the Instant-Error dead-letter header and of error.code in
+// request replies.
+type Code string
+
+// The rejection codes.
+const (
+	CodeBadEnvelope        Code = "bad_envelope"
+	CodeTooLarge           Code = "too_large"
+	CodeUnknownChannel     Code = "unknown_channel"
+	CodeInactiveChannel    Code = "inactive_channel"
+	CodeLevelMismatch      Code = "level_mismatch"
+	CodeCentrifugoRejected Code = "centrifugo_rejected"
+	CodeRedeliveryLimit    Code = "redelivery_limit"
+	CodeInternal           Code = "internal"
+)
+
+// Rejection errors. Each maps to one Code (see CodeOf); returned errors
+// wrap them with details.
+var (
+	ErrBadEnvelope        = errors.New("bad envelope")
+	ErrTooLarge           = errors.New("envelope too large")
+	ErrUnknownChannel     = errors.New("unknown channel")
+	ErrInactiveChannel    = errors.New("inactive channel")
+	ErrLevelMismatch      = errors.New("level mismatch")
+	ErrCentrifugoRejected = errors.New("rejected by Centrifugo")
+	ErrRedeliveryLimit    = errors.New("redelivery limit reached")
+)
+
+var codes = []struct {
+	err  error
+	code Code
+}{
+	{ErrBadEnvelope, CodeBadEnvelope},
+	{ErrTooLarge, CodeTooLarge},
+	{ErrUnknownChannel, CodeUnknownChannel},
+	{ErrInactiveChannel, CodeInactiveChannel},
+	{ErrLevelMismatch, CodeLevelMismatch},
+	{ErrCentrifugoRejected, CodeCentrifugoRejected},
+	{ErrRedeliveryLimit, CodeRedeliveryLimit},
+}
+
+// CodeOf returns the rejection code of err, or CodeInternal when err wraps
+// none of the rejection errors.
+func CodeOf(err error) Code {
+	for _, c := range codes {
+		if errors.Is(err, c.err) {
+			return c.code
+		}
+	}
+	return CodeInternal
+}
