@@ -80,6 +80,9 @@ func NewChannel(name string, level Level, groups []string) (Channel, error) {
 	if _, err := ParseLevel(string(level)); err != nil {
 		return Channel{}, err
 	}
+	if err := ValidChannelName(name); err != nil {
+		return Channel{}, err
+	}
 	c := Channel{Name: ChannelName(name, level), Level: level, Active: true, Groups: groups}
 	return c, c.Validate()
 }
@@ -94,6 +97,9 @@ func (c Channel) Validate() error {
 	}
 	if c.Level == LevelPublic && isPrivate(c.Name) {
 		return fmt.Errorf("%w %q: a public channel cannot use the private prefix $", ErrBadChannel, c.Name)
+	}
+	if base := c.Name[strings.Index(c.Name, ":")+1:]; base == "" || base == "$" {
+		return fmt.Errorf("%w %q: no name after the namespace or prefix", ErrBadChannel, c.Name)
 	}
 	if c.Level != LevelPublic && !isPrivate(c.Name) {
 		return fmt.Errorf("%w %q: a %s channel must be named %q", ErrBadChannel, c.Name, c.Level, ChannelName(c.Name, c.Level))

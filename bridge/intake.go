@@ -1,0 +1,288 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/nats-io/nuid"
+	"go.uber.org/zap"
+
+	"github.com/instanthq/instant"
+	"github.com/instanthq/instant/centrifugo"
+)
+
+// item is one accepted (or being checked) envelope and how to settle it.
+type item struct {
+	subject  string
+	header   nats.Header
+	body     []byte
+	id       string
+	pub      centrifugo.Publish
+	received time.Time
+	msg      jetstream.Msg      // set in JetStream mode: ack, nak, in progress
+	respond  func([]byte) error // set when the sender waits for the outcome
+}
+
+// fetchWait bounds one JetStream pull request; shutdown waits for the
+// open one to end.
+const fetchWait = 2 * time.Second
+
+// startIntake subscribes to the publish and request subjects. The returned
+// function stops taking new messages; it waits for in-progress handlers
+// until ctx ends.
+func (b *Bridge) startIntake(ctx context.Context) (stop func(context.Context), err error) {
+	var stopPublish func(context.Context)
+	if b.cfg.Mode == ModeJetStream {
+		stopPublish, err = b.startJetStream(ctx)
+	} else {
+		stopPublish, err = b.startCore(ctx)
+	}
+	if err != nil {
+		return nil, err
+	}
+	svc, err := b.startRequests(ctx)
+	if err != nil {
+		stopPublish(ctx)
+		return nil, err
+	}
+	return func(ctx context.Context) {
+		if err := svc.Stop(); err != nil {
+			b.log.Warn("stopping the request service", zap.Error(err))
+		}
+		stopPublish(ctx)
+	}, nil
+}
+
+// startJetStream makes sure the streams and the durable consumer exist,
+// then pulls from the consumer until ctx ends.
+func (b *Bridge) startJetStream(ctx context.Context) (func(context.Context), error) {
+	cons, err := b.ensureJetStream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b.pull(ctx, cons)
+	}()
+	return func(waitCtx context.Context) {
+		select {
+		case <-done:
+		case <-waitCtx.Done():
+		}
+	}, nil
+}
+
+func (b *Bridge) ensureJetStream(ctx context.Context) (jetstream.Consumer, error) {
+	stream, err := ensureStream(ctx, b.js, jetstream.StreamConfig{
+		Name:        b.cfg.Stream,
+		Description: "instant: publish envelopes waiting for the bridge",
+		Subjects:    []string{b.cfg.Subject, b.cfg.Subject + ".>"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.WorkQueuePolicy,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ensureStream(ctx, b.js, jetstream.StreamConfig{
+		Name:        b.cfg.DeadStream,
+		Description: "instant: rejected envelopes, with the reason in their headers",
+		Subjects:    []string{b.cfg.DeadSubject},
+		Storage:     jetstream.FileStorage,
+		MaxAge:      7 * 24 * time.Hour,
+		MaxBytes:    1 << 30,
+	}); err != nil {
+		return nil, err
+	}
+	cons, err := stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:       b.cfg.Group,
+		Description:   "instant bridge workers",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       b.cfg.AckWait,
+		MaxAckPending: 64 * b.cfg.BatchSize,
+	})
+	if errors.Is(err, jetstream.ErrConsumerExists) {
+		cons, err = stream.Consumer(ctx, b.cfg.Group)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bridge: consumer %s on stream %s: %w", b.cfg.Group, b.cfg.Stream, err)
+	}
+	return cons, nil
+}
+
+// ensureStream creates the stream unless it exists; an existing stream
+// keeps the operator's settings.
+func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	s, err := js.Stream(ctx, cfg.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		s, err = js.CreateStream(ctx, cfg)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			s, err = js.Stream(ctx, cfg.Name)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bridge: stream %s: %w", cfg.Name, err)
+	}
+	return s, nil
+}
+
+// pull fetches as many messages as the queue has room for, so that every
+// message the worker holds is one it can mark in progress.
+func (b *Bridge) pull(ctx context.Context, cons jetstream.Consumer) {
+	failures := 0
+	for {
+		room := b.queue.waitRoom(ctx)
+		if room == 0 {
+			return
+		}
+		batch, err := cons.Fetch(room, jetstream.FetchMaxWait(fetchWait))
+		if err == nil {
+			for m := range batch.Messages() {
+				b.handleJetStream(ctx, m)
+			}
+			err = batch.Error()
+		}
+		if err == nil || errors.Is(err, nats.ErrTimeout) {
+			failures = 0
+			continue
+		}
+		failures++
+		b.log.Warn("pulling from JetStream", zap.Error(err))
+		if !sleep(ctx, backoff(failures, b.cfg.RetryMin, b.cfg.RetryMax)) {
+			return
+		}
+	}
+}
+
+func (b *Bridge) handleJetStream(ctx context.Context, m jetstream.Msg) {
+	if ctx.Err() != nil {
+		_ = m.Nak() // shutting down: let another worker have it now
+		return
+	}
+	it := &item{subject: m.Subject(), header: m.Headers(), body: m.Data(), received: time.Now(), msg: m}
+	meta, err := m.Metadata()
+	if err != nil {
+		b.reject(ctx, it, fmt.Errorf("%w: %v", instant.ErrBadEnvelope, err))
+		return
+	}
+	it.id = strconv.FormatUint(meta.Sequence.Stream, 10)
+	if meta.NumDelivered > uint64(b.cfg.MaxDeliver) {
+		b.reject(ctx, it, fmt.Errorf("%w: delivered %d times", instant.ErrRedeliveryLimit, meta.NumDelivered))
+		return
+	}
+	b.admit(ctx, it, b.cfg.Subject)
+}
+
+// startCore subscribes to the publish subjects with a queue group.
+func (b *Bridge) startCore(ctx context.Context) (func(context.Context), error) {
+	handler := func(m *nats.Msg) {
+		it := &item{subject: m.Subject, header: m.Header, body: m.Data, received: time.Now(), id: nuid.Next()}
+		if m.Reply != "" {
+			it.respond = m.Respond
+		}
+		b.admit(ctx, it, b.cfg.Subject)
+	}
+	return b.queueSubscribe(handler, b.cfg.Subject, b.cfg.Subject+".>")
+}
+
+func (b *Bridge) queueSubscribe(handler nats.MsgHandler, subjects ...string) (func(context.Context), error) {
+	var subs []*nats.Subscription
+	stop := func(ctx context.Context) {
+		for _, s := range subs {
+			_ = s.Drain()
+		}
+		for _, s := range subs {
+			for s.IsValid() && sleep(ctx, 10*time.Millisecond) {
+			}
+		}
+	}
+	for _, subj := range subjects {
+		s, err := b.nc.QueueSubscribe(subj, b.cfg.Group, handler)
+		if err != nil {
+			stop(context.Background())
+			return nil, fmt.Errorf("bridge: subscribe %s: %w", subj, err)
+		}
+		if err := s.SetPendingLimits(-1, 256<<20); err != nil {
+			return nil, fmt.Errorf("bridge: subscribe %s: %w", subj, err)
+		}
+		subs = append(subs, s)
+	}
+	return stop, nil
+}
+
+// startRequests registers the request subjects as the NATS micro service
+// "instant", so that `nats micro ls` lists it.
+func (b *Bridge) startRequests(ctx context.Context) (micro.Service, error) {
+	handler := micro.HandlerFunc(func(r micro.Request) {
+		it := &item{subject: r.Subject(), header: nats.Header(r.Headers()), body: r.Data(), received: time.Now(), id: nuid.Next(),
+			respond: func(p []byte) error { return r.Respond(p) }}
+		b.admit(ctx, it, b.cfg.RequestSubject)
+	})
+	svc, err := micro.AddService(b.nc, micro.Config{
+		Name:        "instant",
+		Version:     "1.0.0",
+		Description: "Relay an envelope to Centrifugo and reply with the outcome",
+		QueueGroup:  b.cfg.Group,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bridge: request service: %w", err)
+	}
+	for name, subj := range map[string]string{"request": b.cfg.RequestSubject, "request-channel": b.cfg.RequestSubject + ".>"} {
+		if err := svc.AddEndpoint(name, handler, micro.WithEndpointSubject(subj)); err != nil {
+			_ = svc.Stop()
+			return nil, fmt.Errorf("bridge: request endpoint %s: %w", subj, err)
+		}
+	}
+	return svc, nil
+}
+
+// admit parses and checks it, received on a subject under prefix, then
+// queues it for the relay or rejects it.
+func (b *Bridge) admit(ctx context.Context, it *item, prefix string) {
+	b.metrics.Received.Inc()
+	if id := it.header.Get(nats.MsgIdHdr); id != "" {
+		it.id = id
+	}
+	if err := b.check(it, prefix); err != nil {
+		b.reject(ctx, it, err)
+		return
+	}
+	if err := b.queue.put(ctx, it); err != nil {
+		b.release(it, 0)
+	}
+}
+
+// check parses it's body, checks it against the registry and fills it.pub.
+func (b *Bridge) check(it *item, prefix string) error {
+	env, err := instant.ParseEnvelope(subjectChannel(it.subject, prefix), it.body, b.cfg.MaxPayload)
+	if err != nil {
+		return err
+	}
+	ch, ok := b.registry.Lookup(env.Channel)
+	if !ok {
+		return fmt.Errorf("%w: %q is not in the registry", instant.ErrUnknownChannel, env.Channel)
+	}
+	if err := ch.Admit(&env); err != nil {
+		return err
+	}
+	data, err := env.Publication(it.id, b.cfg.Site).Encode(b.cfg.Encoding)
+	if err != nil {
+		return fmt.Errorf("%w: %v", instant.ErrBadEnvelope, err)
+	}
+	it.pub = centrifugo.Publish{Channel: env.Channel, Data: data}
+	return nil
+}
+
+// subjectChannel returns what follows "prefix." in subject, or "".
+func subjectChannel(subject, prefix string) string {
+	rest, _ := strings.CutPrefix(subject, prefix)
+	rest, _ = strings.CutPrefix(rest, ".")
+	return rest
+}

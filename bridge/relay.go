@@ -1,0 +1,145 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/instanthq/instant"
+	"github.com/instanthq/instant/centrifugo"
+)
+
+// relayLoop sends queued items to Centrifugo, one batch in flight at a
+// time, so envelopes of one channel keep their order. It returns when the
+// queue is closed and drained, or when ctx ends (what it still holds is
+// released).
+func (b *Bridge) relayLoop(ctx context.Context) {
+	pubs := make([]centrifugo.Publish, 0, b.cfg.BatchSize)
+	for {
+		batch := b.queue.take(b.cfg.BatchSize)
+		if batch == nil {
+			return
+		}
+		if ctx.Err() != nil {
+			b.releaseAll(batch)
+			continue
+		}
+		b.metrics.BatchSize.Observe(float64(len(batch)))
+		b.metrics.InFlight.Set(float64(len(batch)))
+		pubs = b.send(ctx, batch, pubs)
+		b.metrics.InFlight.Set(0)
+	}
+}
+
+// send relays batch until every item is settled, retrying transient
+// failures with backoff. pubs is a reusable buffer; send returns it.
+func (b *Bridge) send(ctx context.Context, batch []*item, pubs []centrifugo.Publish) []centrifugo.Publish {
+	lastTouch := time.Now()
+	for attempt := 0; len(batch) > 0; attempt++ {
+		if attempt > 0 {
+			b.metrics.Retries.Inc()
+			if time.Since(lastTouch) > b.cfg.AckWait/3 {
+				b.touch(batch)
+				lastTouch = time.Now()
+			}
+			if !sleep(ctx, backoff(attempt, b.cfg.RetryMin, b.cfg.RetryMax)) {
+				b.releaseAll(batch)
+				return pubs
+			}
+		}
+		pubs = pubs[:0]
+		for _, it := range batch {
+			pubs = append(pubs, it.pub)
+		}
+		results, err := b.relay.Publish(ctx, pubs)
+		if err != nil {
+			batch = b.failed(ctx, batch, err)
+			continue
+		}
+		batch = b.settle(ctx, batch, results)
+	}
+	return pubs
+}
+
+// failed handles an error of a whole request and returns what to retry.
+func (b *Bridge) failed(ctx context.Context, batch []*item, err error) []*item {
+	switch {
+	case ctx.Err() != nil:
+		return batch
+	case errors.Is(err, centrifugo.ErrUnauthorized):
+		b.log.Error("Centrifugo refused the API key: nothing is relayed until CENTRIFUGO_API_KEY matches Centrifugo's http_api.key", zap.Error(err))
+		return batch
+	case centrifugo.Temporary(err):
+		b.log.Warn("relaying to Centrifugo failed; retrying", zap.Int("batch", len(batch)), zap.Error(err))
+		return batch
+	}
+	for _, it := range batch {
+		b.reject(ctx, it, fmt.Errorf("%w: %v", instant.ErrCentrifugoRejected, err))
+	}
+	return nil
+}
+
+// settle applies per-publication results and returns the items to retry.
+func (b *Bridge) settle(ctx context.Context, batch []*item, results []centrifugo.Result) []*item {
+	var retry []*item
+	for i, it := range batch {
+		switch err := results[i].Err; {
+		case err == nil:
+			b.relayed(it, results[i])
+		case centrifugo.Temporary(err):
+			retry = append(retry, it)
+		default:
+			b.reject(ctx, it, fmt.Errorf("%w: %v", instant.ErrCentrifugoRejected, err))
+		}
+	}
+	if len(retry) > 0 {
+		b.log.Warn("Centrifugo failed some publications; retrying", zap.Int("count", len(retry)), zap.Error(results[0].Err))
+	}
+	return retry
+}
+
+// touch tells JetStream that the held messages (batch and queue) are still
+// being worked on, so they are not redelivered during a long outage.
+func (b *Bridge) touch(batch []*item) {
+	mark := func(it *item) {
+		if it.msg != nil {
+			_ = it.msg.InProgress()
+		}
+	}
+	for _, it := range batch {
+		mark(it)
+	}
+	b.queue.each(mark)
+}
+
+func (b *Bridge) releaseAll(batch []*item) {
+	for _, it := range batch {
+		b.release(it, b.cfg.RetryMin)
+	}
+}
+
+// backoff returns the delay before retry number attempt (from 1): capped
+// exponential growth with jitter over the upper half of the interval.
+func backoff(attempt int, lo, hi time.Duration) time.Duration {
+	d := hi
+	if attempt < 32 && lo<<(attempt-1) < hi {
+		d = lo << (attempt - 1)
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// sleep waits d or until ctx ends; it reports whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

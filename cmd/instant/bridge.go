@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/instanthq/instant/bridge"
+	"github.com/instanthq/instant/centrifugo"
+	"github.com/instanthq/instant/monitor"
+	"github.com/instanthq/instant/registry"
+)
+
+// runBridge is `instant bridge`: relay until ctx ends.
+func runBridge(ctx context.Context, args []string, env *Env) error {
+	fs := newFlags("bridge")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs("bridge", pos, 0, 0); err != nil {
+		return err
+	}
+	s, err := loadSettings(env.LookupEnv)
+	if err != nil {
+		return err
+	}
+	if err := s.requireAPIKey(); err != nil {
+		return err
+	}
+	log := newLogger(env)
+	defer func() { _ = log.Sync() }()
+	nc, err := connectNATS(s.NATSURL, "instant bridge", log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	g, ctx := errgroup.WithContext(ctx)
+	channels, err := openChannels(ctx, nc, s)
+	if err != nil {
+		return err
+	}
+	relay := centrifugo.New(centrifugo.Config{URL: s.apiURL(), Key: s.APIKey})
+	b, err := bridge.New(nc, channels, relay, s.Bridge, log.Named("bridge"), bridge.NewMetrics(reg))
+	if err != nil {
+		return usagef("%v", err)
+	}
+	if s.MetricsAddr != "" {
+		mux := http.NewServeMux()
+		monitor.Register(mux, reg, natsCheck(nc), monitor.Check{Name: "centrifugo", Func: relay.Ping})
+		if err := serveHTTP(ctx, g, s.MetricsAddr, "INSTANT_METRICS_ADDR", mux, log); err != nil {
+			return err
+		}
+	}
+	g.Go(func() error { return b.Run(ctx) })
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return nc.Drain()
+}
+
+// openChannels returns the live channel registry: the KV bucket, or the
+// read-only INSTANT_CHANNELS_FILE when set.
+func openChannels(ctx context.Context, nc *nats.Conn, s settings) (bridge.Registry, error) {
+	if s.ChannelsFile != "" {
+		chs, err := registry.LoadFile(s.ChannelsFile)
+		if err != nil {
+			return nil, usagef("INSTANT_CHANNELS_FILE: %v", err)
+		}
+		return registry.Static(chs), nil
+	}
+	store, err := openStore(ctx, nc)
+	if err != nil {
+		return nil, err
+	}
+	return store.Watch(ctx)
+}
+
+// openStore opens the channel registry bucket.
+func openStore(ctx context.Context, nc *nats.Conn) (*registry.Store, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	store, err := registry.Open(ctx, js, registry.DefaultBucket)
+	if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
+		return nil, fmt.Errorf("the channel registry needs JetStream, which this NATS server lacks: enable it, or set INSTANT_CHANNELS_FILE")
+	}
+	return store, err
+}
+
+// connectNATS connects with endless reconnects, logging connection changes.
+func connectNATS(url, name string, log *zap.Logger) (*nats.Conn, error) {
+	nc, err := nats.Connect(url,
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(false),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			log.Warn("NATS disconnected", zap.Error(err))
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			log.Info("NATS reconnected", zap.String("url", c.ConnectedUrlRedacted()))
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			subject := ""
+			if sub != nil {
+				subject = sub.Subject
+			}
+			log.Error("NATS error", zap.String("subject", subject), zap.Error(err))
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to NATS at %s (NATS_URL): %w", redactURL(url), err)
+	}
+	return nc, nil
+}
+
+func natsCheck(nc *nats.Conn) monitor.Check {
+	return monitor.Check{Name: "nats", Func: func(context.Context) error {
+		if s := nc.Status(); s != nats.CONNECTED {
+			return fmt.Errorf("connection %s", s)
+		}
+		return nil
+	}}
+}
+
+// serveHTTP listens on addr now (so a busy port fails at start, naming
+// setting) and serves h until ctx ends.
+func serveHTTP(ctx context.Context, g *errgroup.Group, addr, setting string, h http.Handler, log *zap.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return usagef("%s: cannot listen on %s: %v", setting, addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	log.Info("serving HTTP", zap.String("addr", ln.Addr().String()), zap.String("setting", setting))
+	g.Go(func() error {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	return nil
+}

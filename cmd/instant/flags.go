@@ -1,0 +1,55 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"slices"
+	"strings"
+)
+
+// newFlags returns a flag set whose errors surface as usage errors.
+func newFlags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return fs
+}
+
+// parseFlags parses args, accepting flags before, between and after the
+// positional arguments (everything after "--" is positional), and returns
+// the positional arguments.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var tail []string
+	if i := slices.Index(args, "--"); i >= 0 {
+		args, tail = args[:i], args[i+1:]
+	}
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, usagef("%s: %v", fs.Name(), err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return append(pos, tail...), nil
+		}
+		pos, args = append(pos, args[0]), args[1:]
+	}
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// wantArgs checks the number of positional arguments.
+func wantArgs(cmd string, pos []string, min, max int) error {
+	if len(pos) < min || len(pos) > max {
+		return usagef("%s: wrong number of arguments (run `instant help`)", cmd)
+	}
+	return nil
+}

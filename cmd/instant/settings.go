@@ -1,0 +1,140 @@
+package main
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/instanthq/instant"
+	"github.com/instanthq/instant/bridge"
+)
+
+// settings are the environment settings of README's configuration table.
+type settings struct {
+	NATSURL        string
+	CentrifugoURL  string // base URL, e.g. http://localhost:8000
+	APIKey         string
+	MetricsAddr    string
+	ChannelsFile   string
+	RequestTimeout time.Duration
+	Bridge         bridge.Config
+}
+
+// apiURL is the Centrifugo HTTP API endpoint.
+func (s settings) apiURL() string { return s.CentrifugoURL + "/api" }
+
+// loadSettings reads the settings through lookup (os.LookupEnv). A malformed value is a
+// usage error naming the variable.
+func loadSettings(lookup func(string) (string, bool)) (settings, error) {
+	r := envReader{lookup: lookup}
+	s := settings{
+		NATSURL:      r.str("NATS_URL", "nats://127.0.0.1:4222"),
+		APIKey:       r.str("CENTRIFUGO_API_KEY", ""),
+		MetricsAddr:  r.strAllowEmpty("INSTANT_METRICS_ADDR", ":8002"),
+		ChannelsFile: r.str("INSTANT_CHANNELS_FILE", ""),
+		Bridge: bridge.Config{
+			Mode:            bridge.Mode(r.oneOf("INSTANT_MODE", "jetstream", "jetstream", "core")),
+			Subject:         r.subject("INSTANT_SUBJECT", "instant.publish"),
+			RequestSubject:  r.subject("INSTANT_REQUEST_SUBJECT", "instant.request"),
+			DeadSubject:     r.subject("INSTANT_DEAD_SUBJECT", "instant.dead"),
+			Site:            r.str("SITE_NAME", "Site"),
+			MaxPayload:      r.positive("INSTANT_MAX_PAYLOAD", instant.DefaultMaxPayload),
+			BatchSize:       r.positive("INSTANT_BATCH_SIZE", bridge.DefaultBatchSize),
+			Encoding:        instant.PayloadEncoding(r.oneOf("INSTANT_PAYLOAD_ENCODING", "object", "object", "string")),
+			ShutdownTimeout: r.duration("INSTANT_SHUTDOWN_TIMEOUT", 10*time.Second),
+		},
+		RequestTimeout: 10 * time.Second,
+	}
+	host := r.str("CENTRIFUGO_HOST", "http://localhost")
+	port := r.positive("CENTRIFUGO_PORT", 8000)
+	if u, err := url.Parse(host); r.err == nil && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		r.err = usagef("CENTRIFUGO_HOST: %q is not an http(s) URL such as http://localhost", host)
+	}
+	s.CentrifugoURL = fmt.Sprintf("%s:%d", strings.TrimRight(host, "/"), port)
+	return s, r.err
+}
+
+// requireAPIKey fails unless CENTRIFUGO_API_KEY is set.
+func (s settings) requireAPIKey() error {
+	if s.APIKey == "" {
+		return usagef("CENTRIFUGO_API_KEY is required: set it to Centrifugo's http_api.key")
+	}
+	return nil
+}
+
+// envReader reads typed values and keeps the first error.
+type envReader struct {
+	lookup func(string) (string, bool)
+	err    error
+}
+
+func (r *envReader) fail(name, format string, args ...any) {
+	if r.err == nil {
+		r.err = usagef("%s: %s", name, fmt.Sprintf(format, args...))
+	}
+}
+
+func (r *envReader) str(name, def string) string {
+	if v, _ := r.lookup(name); strings.TrimSpace(v) != "" {
+		return strings.TrimSpace(v)
+	}
+	return def
+}
+
+// strAllowEmpty is like str, but a variable set to "" (as opposed to
+// unset) yields "": used where empty disables a feature.
+func (r *envReader) strAllowEmpty(name, def string) string {
+	v, ok := r.lookup(name)
+	if !ok {
+		return def
+	}
+	return strings.TrimSpace(v)
+}
+
+func (r *envReader) oneOf(name, def string, allowed ...string) string {
+	v := r.str(name, def)
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	r.fail(name, "%q is not one of %s", v, strings.Join(allowed, ", "))
+	return def
+}
+
+func (r *envReader) positive(name string, def int) int {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		r.fail(name, "%q is not a positive integer", v)
+		return def
+	}
+	return n
+}
+
+func (r *envReader) duration(name string, def time.Duration) time.Duration {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		r.fail(name, "%q is not a positive duration such as 10s", v)
+		return def
+	}
+	return d
+}
+
+func (r *envReader) subject(name, def string) string {
+	v := r.str(name, def)
+	if strings.ContainsAny(v, "*> \t") || strings.HasPrefix(v, ".") || strings.HasSuffix(v, ".") || strings.Contains(v, "..") {
+		r.fail(name, "%q is not a literal NATS subject such as %s", v, def)
+		return def
+	}
+	return v
+}
