@@ -54,8 +54,9 @@ type Config struct {
 	// Encoding of the publication data. Defaults to instant.EncodingObject.
 	Encoding instant.PayloadEncoding
 	// AckWait is the consumer's ack wait when the bridge creates it; held
-	// messages are marked in progress well before it runs out. Defaults to
-	// 30s.
+	// messages are marked in progress well before it runs out. After a
+	// worker crash, the messages it held are redelivered this much later.
+	// Defaults to 10s.
 	AckWait time.Duration
 	// MaxDeliver bounds redeliveries: a message delivered more often than
 	// this is dead-lettered as redelivery_limit. Defaults to 20.
@@ -90,7 +91,7 @@ func (c *Config) setDefaults() {
 	setDefault(&c.MaxPayload, instant.DefaultMaxPayload)
 	setDefault(&c.BatchSize, DefaultBatchSize)
 	setDefault(&c.MaxDeliver, 20)
-	setDefault(&c.AckWait, 30*time.Second)
+	setDefault(&c.AckWait, 10*time.Second)
 	setDefault(&c.RetryMin, 100*time.Millisecond)
 	setDefault(&c.RetryMax, 5*time.Second)
 	setDefault(&c.ShutdownTimeout, 10*time.Second)

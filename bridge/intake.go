@@ -70,6 +70,7 @@ func (b *Bridge) startJetStream(ctx context.Context) (func(context.Context), err
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		b.awaitOrphans(ctx, cons)
 		b.pull(ctx, cons)
 	}()
 	return func(waitCtx context.Context) {
@@ -131,6 +132,20 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 		return nil, fmt.Errorf("bridge: stream %s: %w", cfg.Name, err)
 	}
 	return s, nil
+}
+
+// awaitOrphans keeps per-channel order across a crash: when the consumer
+// has messages that a worker which died still held (acks pending, no other
+// worker pulling), it waits one ack wait so that JetStream redelivers them
+// before any newer message.
+func (b *Bridge) awaitOrphans(ctx context.Context, cons jetstream.Consumer) {
+	info, err := cons.Info(ctx)
+	if err != nil || info.NumAckPending == 0 || info.NumWaiting > 0 {
+		return
+	}
+	b.log.Info("waiting for the messages of a stopped worker to be redelivered first",
+		zap.Int("pending", info.NumAckPending), zap.Duration("ack_wait", info.Config.AckWait))
+	sleep(ctx, info.Config.AckWait)
 }
 
 // pull fetches as many messages as the queue has room for, so that every
