@@ -157,14 +157,8 @@ func (b *Bridge) pull(ctx context.Context, cons jetstream.Consumer) {
 		if room == 0 {
 			return
 		}
-		batch, err := cons.Fetch(room, jetstream.FetchMaxWait(fetchWait))
-		if err == nil {
-			for m := range batch.Messages() {
-				b.handleJetStream(ctx, m)
-			}
-			err = batch.Error()
-		}
-		if err == nil || errors.Is(err, nats.ErrTimeout) {
+		err := b.fetch(ctx, cons, room)
+		if err == nil || errors.Is(err, nats.ErrTimeout) || ctx.Err() != nil {
 			failures = 0
 			continue
 		}
@@ -174,6 +168,20 @@ func (b *Bridge) pull(ctx context.Context, cons jetstream.Consumer) {
 			return
 		}
 	}
+}
+
+// fetch runs one pull request for up to n messages. It is not cut short
+// when ctx ends: what arrives then is handed straight back (nak), so that
+// it is redelivered at once, ahead of newer messages.
+func (b *Bridge) fetch(ctx context.Context, cons jetstream.Consumer, n int) error {
+	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(fetchWait))
+	if err != nil {
+		return err
+	}
+	for m := range batch.Messages() {
+		b.handleJetStream(ctx, m)
+	}
+	return batch.Error()
 }
 
 func (b *Bridge) handleJetStream(ctx context.Context, m jetstream.Msg) {

@@ -70,7 +70,7 @@ func (q *queue) waitRoom(ctx context.Context) int {
 		n, closed := q.capacity-len(q.items), q.closed
 		q.mu.Unlock()
 		switch {
-		case closed:
+		case closed || ctx.Err() != nil:
 			return 0
 		case n > 0:
 			return n

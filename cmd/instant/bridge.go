@@ -38,6 +38,10 @@ func runBridge(ctx context.Context, args []string, env *Env) error {
 	if err := s.requireAPIKey(); err != nil {
 		return err
 	}
+	static, err := channelsFile(s)
+	if err != nil {
+		return err
+	}
 	log := newLogger(env)
 	defer func() { _ = log.Sync() }()
 	nc, err := connectNATS(s.NATSURL, "instant bridge", log)
@@ -49,9 +53,15 @@ func runBridge(ctx context.Context, args []string, env *Env) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	g, ctx := errgroup.WithContext(ctx)
-	channels, err := openChannels(ctx, nc, s)
-	if err != nil {
-		return err
+	channels := static
+	if channels == nil {
+		store, err := openStore(ctx, nc)
+		if err != nil {
+			return err
+		}
+		if channels, err = store.Watch(ctx); err != nil {
+			return err
+		}
 	}
 	relay := centrifugo.New(centrifugo.Config{URL: s.apiURL(), Key: s.APIKey})
 	b, err := bridge.New(nc, channels, relay, s.Bridge, log.Named("bridge"), bridge.NewMetrics(reg))
@@ -72,21 +82,17 @@ func runBridge(ctx context.Context, args []string, env *Env) error {
 	return nc.Drain()
 }
 
-// openChannels returns the live channel registry: the KV bucket, or the
-// read-only INSTANT_CHANNELS_FILE when set.
-func openChannels(ctx context.Context, nc *nats.Conn, s settings) (bridge.Registry, error) {
-	if s.ChannelsFile != "" {
-		chs, err := registry.LoadFile(s.ChannelsFile)
-		if err != nil {
-			return nil, usagef("INSTANT_CHANNELS_FILE: %v", err)
-		}
-		return registry.Static(chs), nil
+// channelsFile returns the read-only registry of INSTANT_CHANNELS_FILE,
+// or nil when it is not set.
+func channelsFile(s settings) (bridge.Registry, error) {
+	if s.ChannelsFile == "" {
+		return nil, nil
 	}
-	store, err := openStore(ctx, nc)
+	chs, err := registry.LoadFile(s.ChannelsFile)
 	if err != nil {
-		return nil, err
+		return nil, usagef("INSTANT_CHANNELS_FILE: %v", err)
 	}
-	return store.Watch(ctx)
+	return registry.Static(chs), nil
 }
 
 // openStore opens the channel registry bucket.

@@ -1,0 +1,374 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/instanthq/instant/internal/stacktest"
+)
+
+// instantBin is the command built once for the tests that run it as a
+// separate process (signals, exit status).
+var instantBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "instant-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	instantBin = filepath.Join(dir, "instant")
+	if out, err := exec.Command("go", "build", "-o", instantBin, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building instant: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// run runs the command in this process with the given environment and
+// returns its exit status, stdout and stderr.
+func run(t *testing.T, environ map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	env := &Env{
+		LookupEnv: func(k string) (string, bool) { v, ok := environ[k]; return v, ok },
+		Stdin:     strings.NewReader(""),
+		Stdout:    &stdout,
+		Stderr:    &stderr,
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	code := exitCode(Run(ctx, args, env), &stderr)
+	return code, stdout.String(), stderr.String()
+}
+
+func TestUsageAndConfigErrors(t *testing.T) {
+	base := map[string]string{"CENTRIFUGO_API_KEY": "k", "NATS_URL": "nats://127.0.0.1:1"}
+	with := func(k, v string) map[string]string {
+		m := map[string]string{}
+		for a, b := range base {
+			m[a] = b
+		}
+		m[k] = v
+		return m
+	}
+	tests := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		code    int
+		mention string
+	}{
+		{"no command", base, nil, 2, "no command"},
+		{"unknown command", base, []string{"frobnicate"}, 2, "frobnicate"},
+		{"missing API key", map[string]string{}, []string{"bridge"}, 2, "CENTRIFUGO_API_KEY"},
+		{"bad batch size", with("INSTANT_BATCH_SIZE", "lots"), []string{"bridge"}, 2, "INSTANT_BATCH_SIZE"},
+		{"bad mode", with("INSTANT_MODE", "push"), []string{"bridge"}, 2, "INSTANT_MODE"},
+		{"bad encoding", with("INSTANT_PAYLOAD_ENCODING", "xml"), []string{"bridge"}, 2, "INSTANT_PAYLOAD_ENCODING"},
+		{"bad timeout", with("INSTANT_SHUTDOWN_TIMEOUT", "10"), []string{"bridge"}, 2, "INSTANT_SHUTDOWN_TIMEOUT"},
+		{"bad subject", with("INSTANT_SUBJECT", "a.>"), []string{"bridge"}, 2, "INSTANT_SUBJECT"},
+		{"bad host", with("CENTRIFUGO_HOST", "localhost"), []string{"bridge"}, 2, "CENTRIFUGO_HOST"},
+		{"bad port", with("CENTRIFUGO_PORT", "-1"), []string{"bridge"}, 2, "CENTRIFUGO_PORT"},
+		{"missing channels file", with("INSTANT_CHANNELS_FILE", "/nonexistent.yaml"), []string{"bridge"}, 2, "INSTANT_CHANNELS_FILE"},
+		{"NATS unreachable", base, []string{"bridge"}, 1, "NATS_URL"},
+		{"unknown flag", base, []string{"publish", "public", "hi", "--colour"}, 2, "colour"},
+		{"publish without message", base, []string{"publish", "public"}, 2, "MESSAGE"},
+		{"publish bad data", base, []string{"publish", "public", "--data", "{"}, 2, "--data"},
+		{"publish bad channel", base, []string{"publish", "a.b", "hi"}, 2, "channel"},
+		{"channels add without level", base, []string{"channels", "add", "x"}, 2, "--level"},
+		{"channels add bad level", base, []string{"channels", "add", "x", "--level", "root"}, 2, "level"},
+		{"version", base, []string{"version"}, 0, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := run(t, tt.env, tt.args...)
+			if code != tt.code {
+				t.Errorf("exit status %d, want %d (stderr %q)", code, tt.code, stderr)
+			}
+			if tt.mention != "" && !strings.Contains(stderr, tt.mention) {
+				t.Errorf("stderr %q does not mention %q", stderr, tt.mention)
+			}
+			if tt.code != 0 && strings.Count(strings.TrimSpace(lastLine(stderr)), "\n") != 0 {
+				t.Errorf("error is not one line: %q", stderr)
+			}
+		})
+	}
+}
+
+func lastLine(s string) string {
+	s = strings.TrimRight(s, "\n")
+	return s[strings.LastIndex(s, "\n")+1:]
+}
+
+// stack is NATS, Centrifugo and the settings to reach them.
+type stack struct {
+	env  map[string]string
+	nc   *nats.Conn
+	cent *stacktest.Centrifugo
+}
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	srv := stacktest.NATS(t)
+	cent := stacktest.StartCentrifugo(t, stacktest.CentrifugoOptions{})
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	s := &stack{nc: nc, cent: cent, env: map[string]string{
+		"NATS_URL":             srv.ClientURL(),
+		"CENTRIFUGO_HOST":      "http://127.0.0.1",
+		"CENTRIFUGO_PORT":      fmt.Sprint(cent.Port),
+		"CENTRIFUGO_API_KEY":   cent.APIKey,
+		"INSTANT_METRICS_ADDR": "127.0.0.1:0",
+	}}
+	for _, args := range [][]string{
+		{"channels", "add", "public", "--level", "public"},
+		{"channels", "add", "users", "--level", "users"},
+	} {
+		if code, out, errOut := run(t, s.env, args...); code != 0 {
+			t.Fatalf("%v: exit %d: %s%s", args, code, out, errOut)
+		}
+	}
+	return s
+}
+
+// startBridge starts `instant bridge` as a separate process.
+func (s *stack) startBridge(t *testing.T) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(instantBin, "bridge")
+	for k, v := range s.env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var logs bytes.Buffer
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_, _ = cmd.Process.Wait()
+		if t.Failed() {
+			t.Logf("bridge log:\n%s", logs.String())
+		}
+	})
+	return cmd
+}
+
+func (s *stack) publishN(t *testing.T, channel string, from, to int) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		if err := s.nc.Publish("instant.publish."+channel, fmt.Appendf(nil, `{"data":%d}`, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestChannelsCommands(t *testing.T) {
+	s := newStack(t)
+	file := filepath.Join(t.TempDir(), "channels.yaml")
+	if err := os.WriteFile(file, []byte("- name: staff\n  level: staff\n- name: news\n  level: public\n  active: false\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{[]string{"channels", "add", "group1", "--level", "groups", "--groups", "g1,g2"}, 0, "$group1"},
+		{[]string{"channels", "import", file}, 0, "2 added"},
+		{[]string{"channels", "list"}, 0, "$group1  groups  true    g1,g2"},
+		{[]string{"channels", "rm", "$group1"}, 0, "removed"},
+		{[]string{"channels", "rm", "$group1"}, 1, ""},
+	}
+	for _, st := range steps {
+		code, out, errOut := run(t, s.env, st.args...)
+		if code != st.code || !strings.Contains(out, st.out) {
+			t.Errorf("%v: exit %d, output %q %q; want exit %d and %q", st.args, code, out, errOut, st.code, st.out)
+		}
+	}
+	_, out, _ := run(t, s.env, "channels", "list", "--json")
+	var list []struct {
+		Name, Level string
+		Active      bool
+	}
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatalf("list --json printed %q: %v", out, err)
+	}
+	want := "[{$staff staff true} {$users users true} {news public false} {public public true}]"
+	if got := fmt.Sprint(list); got != want {
+		t.Errorf("list --json: got %s, want %s", got, want)
+	}
+}
+
+func TestPublishCommand(t *testing.T) {
+	s := newStack(t)
+	s.startBridge(t)
+	sub := s.cent.Subscribe(t, "alice", "public")
+	waitReady(t, s)
+
+	code, out, errOut := run(t, s.env, "publish", "public", "hello", "--event-class", "important", "--data", `{"n":1}`)
+	if code != 0 || !strings.Contains(out, "stored in INSTANT") {
+		t.Fatalf("publish: exit %d, %q %q", code, out, errOut)
+	}
+	r := sub.Next(t, 10*time.Second)
+	var p map[string]any
+	if err := json.Unmarshal(r.Data, &p); err != nil || p["message"] != "hello" || p["event_class"] != "important" {
+		t.Errorf("received %s", r.Data)
+	}
+
+	code, out, _ = run(t, s.env, "publish", "public", "waited", "--wait")
+	if code != 0 || !strings.Contains(out, `"ok":true`) {
+		t.Errorf("publish --wait: exit %d, %q", code, out)
+	}
+	sub.Next(t, 10*time.Second)
+
+	code, out, errOut = run(t, s.env, "publish", "nowhere", "x", "--wait")
+	if code != 1 || !strings.Contains(out, "unknown_channel") || !strings.Contains(errOut, "unknown_channel") {
+		t.Errorf("publish --wait to an unknown channel: exit %d, %q %q", code, out, errOut)
+	}
+}
+
+// waitReady waits until the bridge answers requests.
+func waitReady(t *testing.T, s *stack) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if m, err := s.nc.Request("$SRV.PING.instant", nil, 200*time.Millisecond); err == nil && len(m.Data) > 0 {
+			return
+		}
+	}
+	t.Fatal("bridge did not start")
+}
+
+// TestBridgeKilledNothingLost kills the bridge (SIGKILL) in the middle of
+// 1000 envelopes and starts another: the subscriber ends with all of
+// them, in order (redelivered duplicates carry the same id).
+func TestBridgeKilledNothingLost(t *testing.T) {
+	const n = 1000
+	s := newStack(t)
+	sub := s.cent.Subscribe(t, "alice", "public")
+	first := s.startBridge(t)
+	waitReady(t, s)
+	s.publishN(t, "public", 0, n/2)
+	sub.Collect(t, 100, 30*time.Second)
+	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = first.Process.Wait()
+	s.publishN(t, "public", n/2, n)
+	s.startBridge(t)
+	var unique []stacktest.Received
+	waitFor(t, 60*time.Second, func() bool {
+		unique = dedupe(t, sub.History(t, "public"))
+		return len(unique) >= n
+	})
+	assertInOrder(t, unique, n)
+}
+
+// TestBridgeSIGTERM stops the bridge during a burst: it exits 0, and every
+// envelope it acked (gone from the work-queue stream) reached Centrifugo.
+func TestBridgeSIGTERM(t *testing.T) {
+	const n = 5000
+	s := newStack(t)
+	sub := s.cent.Subscribe(t, "alice", "public")
+	bridge := s.startBridge(t)
+	waitReady(t, s)
+	s.publishN(t, "public", 0, n)
+	sub.Collect(t, 50, 30*time.Second)
+	if err := bridge.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := bridge.Wait(); err != nil {
+		t.Fatalf("bridge exit after SIGTERM: %v, want status 0", err)
+	}
+	js, err := jetstream.New(s.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(t.Context(), "INSTANT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	remaining := int(info.State.Msgs)
+	relayed := dedupe(t, sub.History(t, "public"))
+	if acked := n - remaining; len(relayed) < acked {
+		t.Errorf("%d envelopes acked but only %d reached Centrifugo", acked, len(relayed))
+	}
+	t.Logf("stopped with %d relayed, %d left in the stream", len(relayed), remaining)
+
+	s.startBridge(t)
+	var all []stacktest.Received
+	waitFor(t, 60*time.Second, func() bool {
+		all = dedupe(t, sub.History(t, "public"))
+		return len(all) >= n
+	})
+	assertInOrder(t, all, n)
+}
+
+// dedupe keeps the first publication of each id, as clients do.
+func dedupe(t *testing.T, pubs []stacktest.Received) []stacktest.Received {
+	t.Helper()
+	seen := map[string]bool{}
+	var out []stacktest.Received
+	for _, r := range pubs {
+		var p struct{ ID string }
+		if err := json.Unmarshal(r.Data, &p); err != nil || p.ID == "" {
+			t.Fatalf("publication without id: %s", r.Data)
+		}
+		if !seen[p.ID] {
+			seen[p.ID] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func assertInOrder(t *testing.T, pubs []stacktest.Received, n int) {
+	t.Helper()
+	if len(pubs) != n {
+		t.Fatalf("got %d distinct publications, want %d", len(pubs), n)
+	}
+	for i, r := range pubs {
+		var p struct{ Data int }
+		if err := json.Unmarshal(r.Data, &p); err != nil {
+			t.Fatal(err)
+		}
+		if p.Data != i {
+			t.Fatalf("publication %d holds %d: out of order or missing", i, p.Data)
+		}
+	}
+}
+
+func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %v", timeout)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
