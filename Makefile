@@ -13,6 +13,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 TEST_FLAGS ?= -race -timeout 20m
 BENCH_COUNT ?= 5
+BENCH_FLAGS ?=
 
 .PHONY: all build run test bench lint tools clean
 
@@ -45,8 +46,17 @@ test: tools lint
 	go test $(TEST_FLAGS) ./...
 
 ## bench: print throughput and latency figures measured on this machine
+# (BENCH_COUNT interleaved rounds of every benchmark in ./bench, then
+# medians and ratios; BENCH_FLAGS go to the benchmark binary, e.g.
+# BENCH_FLAGS='-msgs 20000 -batch-sizes 100,500')
 bench: build tools
-	go run ./cmd/instant-bench -count $(BENCH_COUNT)
+	go test -c -o $(CURDIR)/.cache/bench.test ./bench
+	go build -o $(CURDIR)/.cache/bench-report ./bench/report
+	@for i in $$(seq $(BENCH_COUNT)); do \
+		echo "# round $$i of $(BENCH_COUNT)"; \
+		$(CURDIR)/.cache/bench.test -test.run '^$$' -test.bench . -test.benchtime 1x -test.timeout 30m $(BENCH_FLAGS) \
+			|| echo "FAIL: round $$i"; \
+	done | $(CURDIR)/.cache/bench-report
 
 ## lint: gofmt, go vet and staticcheck
 lint: $(BIN)/staticcheck

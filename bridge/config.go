@@ -103,16 +103,18 @@ func setDefault[T int | time.Duration](v *T, d T) {
 	}
 }
 
-// Validate sets the defaults, then reports the first invalid field.
+// Validate sets the defaults, then reports every invalid field.
 func (c *Config) Validate() error {
 	c.setDefaults()
 	var errs []error
 	if c.Mode != ModeJetStream && c.Mode != ModeCore {
 		errs = append(errs, fmt.Errorf("Mode: %q is neither jetstream nor core", c.Mode))
 	}
-	for name, s := range map[string]string{"Subject": c.Subject, "RequestSubject": c.RequestSubject, "DeadSubject": c.DeadSubject} {
-		if strings.ContainsAny(s, "*> \t") || strings.HasPrefix(s, ".") || strings.HasSuffix(s, ".") {
-			errs = append(errs, fmt.Errorf("%s: %q is not a literal subject", name, s))
+	for _, f := range []struct{ name, subject string }{
+		{"Subject", c.Subject}, {"RequestSubject", c.RequestSubject}, {"DeadSubject", c.DeadSubject},
+	} {
+		if strings.ContainsAny(f.subject, "*> \t") || strings.HasPrefix(f.subject, ".") || strings.HasSuffix(f.subject, ".") {
+			errs = append(errs, fmt.Errorf("%s: %q is not a literal subject", f.name, f.subject))
 		}
 	}
 	if overlaps(c.Subject, c.RequestSubject) || overlaps(c.Subject, c.DeadSubject) || overlaps(c.RequestSubject, c.DeadSubject) {
@@ -121,9 +123,12 @@ func (c *Config) Validate() error {
 	if _, err := instant.ParsePayloadEncoding(string(c.Encoding)); err != nil {
 		errs = append(errs, fmt.Errorf("Encoding: %w", err))
 	}
-	for name, v := range map[string]int{"MaxPayload": c.MaxPayload, "BatchSize": c.BatchSize, "MaxDeliver": c.MaxDeliver} {
-		if v < 0 {
-			errs = append(errs, fmt.Errorf("%s: %d is negative", name, v))
+	for _, f := range []struct {
+		name  string
+		value int
+	}{{"MaxPayload", c.MaxPayload}, {"BatchSize", c.BatchSize}, {"MaxDeliver", c.MaxDeliver}} {
+		if f.value < 0 {
+			errs = append(errs, fmt.Errorf("%s: %d is negative", f.name, f.value))
 		}
 	}
 	if c.RetryMin > c.RetryMax {

@@ -64,13 +64,13 @@ func runBridge(ctx context.Context, args []string, env *Env) error {
 		}
 	}
 	relay := centrifugo.New(centrifugo.Config{URL: s.apiURL(), Key: s.APIKey})
-	b, err := bridge.New(nc, channels, relay, s.Bridge, log.Named("bridge"), bridge.NewMetrics(reg))
+	b, err := bridge.New(nc.Conn, channels, relay, s.Bridge, log.Named("bridge"), bridge.NewMetrics(reg))
 	if err != nil {
 		return usagef("%v", err)
 	}
 	if s.MetricsAddr != "" {
 		mux := http.NewServeMux()
-		monitor.Register(mux, reg, natsCheck(nc), monitor.Check{Name: "centrifugo", Func: relay.Ping})
+		monitor.Register(mux, reg, natsCheck(nc.Conn), monitor.Check{Name: "centrifugo", Func: relay.Ping})
 		if err := serveHTTP(ctx, g, s.MetricsAddr, "INSTANT_METRICS_ADDR", mux, log); err != nil {
 			return err
 		}
@@ -96,8 +96,8 @@ func channelsFile(s settings) (bridge.Registry, error) {
 }
 
 // openStore opens the channel registry bucket.
-func openStore(ctx context.Context, nc *nats.Conn) (*registry.Store, error) {
-	js, err := jetstream.New(nc)
+func openStore(ctx context.Context, nc *natsConn) (*registry.Store, error) {
+	js, err := jetstream.New(nc.Conn)
 	if err != nil {
 		return nil, err
 	}
@@ -108,14 +108,36 @@ func openStore(ctx context.Context, nc *nats.Conn) (*registry.Store, error) {
 	return store, err
 }
 
+// natsConn is a NATS connection whose Close and Drain return only after
+// the connection's callbacks (which log) have run.
+type natsConn struct {
+	*nats.Conn
+	closed chan struct{}
+}
+
+// Close closes the connection and waits for it to be closed.
+func (c *natsConn) Close() {
+	c.Conn.Close()
+	<-c.closed
+}
+
+// Drain drains the connection and waits for it to be closed.
+func (c *natsConn) Drain() error {
+	err := c.Conn.Drain()
+	<-c.closed
+	return err
+}
+
 // connectNATS connects with endless reconnects, logging connection changes.
-func connectNATS(url, name string, log *zap.Logger) (*nats.Conn, error) {
+func connectNATS(url, name string, log *zap.Logger) (*natsConn, error) {
+	closed := make(chan struct{})
 	nc, err := nats.Connect(url,
 		nats.Name(name),
 		nats.MaxReconnects(-1),
-		nats.RetryOnFailedConnect(false),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn("NATS disconnected", zap.Error(err))
+			if err != nil {
+				log.Warn("NATS disconnected", zap.Error(err))
+			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			log.Info("NATS reconnected", zap.String("url", c.ConnectedUrlRedacted()))
@@ -127,11 +149,12 @@ func connectNATS(url, name string, log *zap.Logger) (*nats.Conn, error) {
 			}
 			log.Error("NATS error", zap.String("subject", subject), zap.Error(err))
 		}),
+		nats.ClosedHandler(func(*nats.Conn) { close(closed) }),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to NATS at %s (NATS_URL): %w", redactURL(url), err)
 	}
-	return nc, nil
+	return &natsConn{Conn: nc, closed: closed}, nil
 }
 
 func natsCheck(nc *nats.Conn) monitor.Check {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/instanthq/instant"
@@ -70,7 +69,7 @@ func runPublish(ctx context.Context, args []string, env *Env) error {
 
 // request sends body on the request subject and prints the bridge's reply;
 // a refusal is an error.
-func request(ctx context.Context, nc *nats.Conn, subject string, body []byte, s settings, env *Env) error {
+func request(ctx context.Context, nc *natsConn, subject string, body []byte, s settings, env *Env) error {
 	ctx, cancel := context.WithTimeout(ctx, s.RequestTimeout)
 	defer cancel()
 	msg, err := nc.RequestWithContext(ctx, subject, body)
@@ -93,7 +92,7 @@ func request(ctx context.Context, nc *nats.Conn, subject string, body []byte, s 
 
 // publish hands body to NATS: in JetStream mode it waits for the stream's
 // storage acknowledgement, in core mode for the server to have it.
-func publish(ctx context.Context, nc *nats.Conn, subject string, body []byte, s settings, env *Env) error {
+func publish(ctx context.Context, nc *natsConn, subject string, body []byte, s settings, env *Env) error {
 	if s.Bridge.Mode == bridge.ModeCore {
 		if err := nc.Publish(subject, body); err != nil {
 			return err
@@ -104,7 +103,7 @@ func publish(ctx context.Context, nc *nats.Conn, subject string, body []byte, s 
 		fmt.Fprintf(env.Stdout, "published on %s\n", subject)
 		return nil
 	}
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc.Conn)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,278 @@
+package bench
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/instanthq/instant/bridge"
+)
+
+// Every throughput benchmark relays -msgs messages over -channels channels
+// per iteration and reports msg/s, measured until Centrifugo holds them
+// all (its channels' stream top offsets), plus the CPU time Centrifugo
+// and this process spent per message. None has a websocket subscriber.
+
+var flagConsumerPending = flag.String("consumer-max-ack-pending", "100,1000",
+	"max_ack_pending values of Centrifugo's nats_jetstream consumer (100 is its default)")
+
+// pipeSize is the batch of the batch-ingest baseline.
+const pipeSize = 500
+
+// bodies returns the publication data of seq from..to-1, made before the
+// clock starts.
+func bodies(b *testing.B, s *stack, from, to int) [][]byte {
+	b.Helper()
+	out := make([][]byte, 0, to-from)
+	for seq := from; seq < to; seq++ {
+		out = append(out, publication(b, s.channels[seq%len(s.channels)], seq))
+	}
+	return out
+}
+
+// BenchmarkPublishEach is baseline (a): one API publish per message,
+// sequential, as django-instant publishes (gocent Publish).
+func BenchmarkPublishEach(b *testing.B) {
+	s := newStack(b, false)
+	s.startCentrifugo(b, nil)
+	n, seq := *flagMsgs, 0
+	var runs []run
+	for range b.N {
+		data := bodies(b, s, seq, seq+n)
+		c0, t0 := s.proc.sample(), time.Now()
+		for i, d := range data {
+			if _, err := s.api.Publish(context.Background(), s.channels[(seq+i)%len(s.channels)], d); err != nil {
+				b.Fatalf("publish: %v", err)
+			}
+		}
+		runs = append(runs, run{msgs: n, wall: time.Since(t0), cpu: s.proc.sample().since(c0)})
+		seq += n
+	}
+	s.checkOrder(b, seq)
+	report(b, runs)
+}
+
+// BenchmarkPublishBatch is baseline (b), Centrifugo's batch-ingest
+// ceiling: pipeSize publishes per API request (gocent Pipe), requests
+// sequential, no NATS.
+func BenchmarkPublishBatch(b *testing.B) {
+	s := newStack(b, false)
+	s.startCentrifugo(b, nil)
+	n, seq := *flagMsgs, 0
+	var runs []run
+	for range b.N {
+		data := bodies(b, s, seq, seq+n)
+		c0, t0 := s.proc.sample(), time.Now()
+		pipe := s.api.Pipe()
+		for i, d := range data {
+			if err := pipe.AddPublish(s.channels[(seq+i)%len(s.channels)], d); err != nil {
+				b.Fatal(err)
+			}
+			if (i+1)%pipeSize != 0 && i != len(data)-1 {
+				continue
+			}
+			replies, err := s.api.SendPipe(context.Background(), pipe)
+			if err != nil {
+				b.Fatalf("publish batch: %v", err)
+			}
+			for _, r := range replies {
+				if r.Error != nil {
+					b.Fatalf("publish: %v", r.Error)
+				}
+			}
+			pipe.Reset()
+		}
+		runs = append(runs, run{msgs: n, wall: time.Since(t0), cpu: s.proc.sample().since(c0)})
+		seq += n
+	}
+	s.checkOrder(b, seq)
+	report(b, runs)
+}
+
+// BenchmarkCentrifugoConsumer is baseline (c): Centrifugo's built-in
+// nats_jetstream consumer drains -msgs publish commands from a JetStream
+// stream. Centrifugo creates its consumer as configured (deliver all,
+// max_ack_pending as given) on the empty stream; then it is suspended
+// (SIGSTOP), the commands are stored, and the clock starts when it is
+// resumed (SIGCONT). A consumer paused on the NATS side instead (pause or
+// filter change) stalls for its 5s pull heartbeat after resuming.
+func BenchmarkCentrifugoConsumer(b *testing.B) {
+	for _, f := range strings.Split(*flagConsumerPending, ",") {
+		pending, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || pending <= 0 {
+			b.Fatalf("-consumer-max-ack-pending: %q is not a positive number", f)
+		}
+		b.Run(fmt.Sprintf("max_ack_pending=%d", pending), func(b *testing.B) {
+			benchConsumer(b, pending)
+		})
+	}
+}
+
+func benchConsumer(b *testing.B, maxAckPending int) {
+	const stream, durable, prefix = "CENTRIFUGO", "centrifugo", "centrifugo.api"
+	ctx := context.Background()
+	s := newStack(b, true)
+	if _, err := s.js.CreateStream(ctx, jetstream.StreamConfig{
+		Name: stream, Subjects: []string{prefix + ".>"},
+		Storage: jetstream.FileStorage, Retention: jetstream.WorkQueuePolicy,
+	}); err != nil {
+		b.Fatal(err)
+	}
+	s.startCentrifugo(b, map[string]any{"consumers": []any{map[string]any{
+		"name": "bench", "enabled": true, "type": "nats_jetstream",
+		"nats_jetstream": map[string]any{
+			"url": s.natsURL, "stream_name": stream, "durable_consumer_name": durable,
+			"subjects": []string{prefix + ".>"}, "deliver_policy": "all",
+			"max_ack_pending": maxAckPending,
+		},
+	}}})
+	// Centrifugo consumes once it has a pull request waiting.
+	deadline := time.Now().Add(setupTimeout)
+	for {
+		info, err := s.js.Consumer(ctx, stream, durable)
+		var ci *jetstream.ConsumerInfo
+		if err == nil {
+			ci, err = info.Info(ctx)
+		}
+		if err == nil && ci.NumWaiting > 0 {
+			if ci.Config.MaxAckPending != maxAckPending {
+				b.Fatalf("Centrifugo's consumer has max_ack_pending %d, want %d", ci.Config.MaxAckPending, maxAckPending)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("Centrifugo's consumer is not pulling: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// With the method header the body is the publish request alone;
+	// without it Centrifugo expects {"method","payload"}.
+	header := nats.Header{"centrifugo-method": []string{"publish"}}
+	body := func(ch string, seq int) []byte {
+		return fmt.Appendf(nil, `{"channel":%q,"data":%s}`, ch, publication(b, ch, seq))
+	}
+	n, seq := *flagMsgs, 0
+	var runs []run
+	for range b.N {
+		if err := s.proc.suspend(); err != nil {
+			b.Skip(err)
+		}
+		s.preload(b, prefix, seq, seq+n, header, body)
+		c0, t0 := s.proc.sample(), time.Now()
+		if err := s.proc.resume(); err != nil {
+			b.Fatal(err)
+		}
+		t1 := s.waitAccepted(b, uint64(seq+n))
+		runs = append(runs, run{msgs: n, wall: t1.Sub(t0), cpu: s.proc.sample().since(c0)})
+		seq += n
+	}
+	s.checkOrder(b, seq)
+	report(b, runs)
+}
+
+// BenchmarkBridgeCore is (d) and the BatchSize sweep: the bridge in core
+// mode; a publisher on another connection publishes -msgs envelopes as
+// fast as it can; the clock runs from the first publish until Centrifugo
+// holds them all.
+func BenchmarkBridgeCore(b *testing.B) {
+	for _, size := range batchSizes(b) {
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
+			s := newStack(b, true)
+			s.startCentrifugo(b, nil)
+			s.startBridge(b, bridge.Config{Mode: bridge.ModeCore, BatchSize: size})
+			s.waitBridge(b)
+			pub := connect(b, s.natsURL)
+			n, seq := *flagMsgs, 0
+			var runs []run
+			for range b.N {
+				envs := make([][]byte, n)
+				for i := range envs {
+					envs[i] = envelope(seq + i)
+				}
+				c0, t0 := s.proc.sample(), time.Now()
+				for i, env := range envs {
+					if err := pub.Publish("instant.publish."+s.channels[(seq+i)%len(s.channels)], env); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := pub.Flush(); err != nil {
+					b.Fatal(err)
+				}
+				t1 := s.waitAccepted(b, uint64(seq+n))
+				runs = append(runs, run{msgs: n, wall: t1.Sub(t0), cpu: s.proc.sample().since(c0)})
+				seq += n
+			}
+			s.checkOrder(b, seq)
+			report(b, runs)
+		})
+	}
+}
+
+// BenchmarkBridgeJetStream is (e): -msgs envelopes wait in the INSTANT
+// stream; the clock runs from the bridge's start (default config,
+// JetStream mode) until Centrifugo holds them all.
+func BenchmarkBridgeJetStream(b *testing.B) {
+	s := newStack(b, true)
+	s.startCentrifugo(b, nil)
+	// A first start creates the streams and the durable consumer with
+	// the bridge's own settings.
+	stop := s.startBridge(b, bridge.Config{})
+	s.waitBridge(b)
+	if err := stop(); err != nil {
+		b.Fatal(err)
+	}
+	n, seq := *flagMsgs, 0
+	var runs []run
+	for range b.N {
+		s.preload(b, "instant.publish", seq, seq+n, nil, func(_ string, seq int) []byte { return envelope(seq) })
+		c0, t0 := s.proc.sample(), time.Now()
+		stop := s.startBridge(b, bridge.Config{})
+		t1 := s.waitAccepted(b, uint64(seq+n))
+		runs = append(runs, run{msgs: n, wall: t1.Sub(t0), cpu: s.proc.sample().since(c0)})
+		if err := stop(); err != nil {
+			b.Fatal(err)
+		}
+		seq += n
+	}
+	s.checkOrder(b, seq)
+	report(b, runs)
+}
+
+// BenchmarkLatency measures send → websocket arrival at a low rate
+// (-latency-rate, -latency-msgs) at a centrifuge-go subscriber: a direct
+// API publish (gocent Publish, as django-instant) against a NATS publish
+// relayed by the bridge in each mode.
+func BenchmarkLatency(b *testing.B) {
+	n, rate := *flagLatencyMsgs, *flagLatencyRate
+	if n <= warmup {
+		b.Fatalf("-latency-msgs must exceed %d", warmup)
+	}
+	b.Run("direct", func(b *testing.B) {
+		s := newStack(b, false)
+		s.startCentrifugo(b, nil)
+		data := bodies(b, s, 0, n)
+		s.measureLatency(b, n, rate, func(seq int, ch string) error {
+			_, err := s.api.Publish(context.Background(), ch, data[seq])
+			return err
+		})
+	})
+	for _, mode := range []bridge.Mode{bridge.ModeCore, bridge.ModeJetStream} {
+		b.Run("bridge-"+string(mode), func(b *testing.B) {
+			s := newStack(b, true)
+			s.startCentrifugo(b, nil)
+			s.startBridge(b, bridge.Config{Mode: mode})
+			s.waitBridge(b)
+			pub := connect(b, s.natsURL)
+			s.measureLatency(b, n, rate, func(seq int, ch string) error {
+				return pub.Publish("instant.publish."+ch, envelope(seq))
+			})
+		})
+	}
+}

@@ -1,0 +1,375 @@
+// Command report reads the output of the benchmarks in ./bench (one or
+// more rounds, as `make bench` runs them) on standard input, echoes it to
+// standard error as it comes, and prints on standard output the medians
+// over the rounds, the ratios between the bridge and its baselines, the
+// BatchSize sweep and the latency the bridge adds. It exits 1 when a
+// benchmark failed or nothing was measured.
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+func main() {
+	if err := run(os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "bench report:", err)
+		os.Exit(1)
+	}
+}
+
+// Names of the benchmarks, without the -GOMAXPROCS suffix.
+const (
+	nameEach      = "BenchmarkPublishEach"
+	nameBatch     = "BenchmarkPublishBatch"
+	nameConsumer  = "BenchmarkCentrifugoConsumer/max_ack_pending="
+	nameCore      = "BenchmarkBridgeCore/batch="
+	nameJetStream = "BenchmarkBridgeJetStream"
+	nameLatency   = "BenchmarkLatency/"
+	// consumerDefault is Centrifugo's default max_ack_pending.
+	consumerDefault = 100
+)
+
+// results holds every measurement: by benchmark, one metric set per
+// round (in the order the rounds ran).
+type results struct {
+	config map[string]string
+	runs   map[string][]map[string]float64
+	order  []string // benchmark names in first-seen order
+	failed []string
+}
+
+var (
+	benchLine = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?\s+\d+\s+(.*)$`)
+	failLine  = regexp.MustCompile(`^(--- FAIL|FAIL|panic:)`)
+)
+
+// parse reads benchmark output from r, copying it to echo.
+func parse(r io.Reader, echo io.Writer) (*results, error) {
+	res := &results{config: map[string]string{}, runs: map[string][]map[string]float64{}}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		fmt.Fprintln(echo, line)
+		if cfg, ok := strings.CutPrefix(line, "# config:"); ok {
+			for _, kv := range strings.Fields(cfg) {
+				if k, v, ok := strings.Cut(kv, "="); ok {
+					res.config[k] = v
+				}
+			}
+			continue
+		}
+		if failLine.MatchString(line) {
+			res.failed = append(res.failed, line)
+			continue
+		}
+		m := benchLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		metrics, err := parseMetrics(m[3])
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", m[1], err)
+		}
+		if _, seen := res.runs[m[1]]; !seen {
+			res.order = append(res.order, m[1])
+		}
+		res.runs[m[1]] = append(res.runs[m[1]], metrics)
+	}
+	return res, sc.Err()
+}
+
+// parseMetrics parses "value unit" pairs.
+func parseMetrics(s string) (map[string]float64, error) {
+	f := strings.Fields(s)
+	if len(f)%2 != 0 {
+		return nil, fmt.Errorf("metrics %q are not value-unit pairs", s)
+	}
+	m := make(map[string]float64, len(f)/2)
+	for i := 0; i < len(f); i += 2 {
+		v, err := strconv.ParseFloat(f[i], 64)
+		if err != nil {
+			return nil, fmt.Errorf("metric %q: %w", f[i+1], err)
+		}
+		m[f[i+1]] = v
+	}
+	return m, nil
+}
+
+// series returns metric unit of benchmark name, one value per round.
+func (r *results) series(name, unit string) []float64 {
+	var out []float64
+	for _, m := range r.runs[name] {
+		if v, ok := m[unit]; ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// stat is a median with the range it was taken from.
+type stat struct {
+	med, lo, hi float64
+	n           int
+}
+
+func summarize(v []float64) stat {
+	if len(v) == 0 {
+		return stat{}
+	}
+	s := slices.Sorted(slices.Values(v))
+	med := s[len(s)/2]
+	if len(s)%2 == 0 {
+		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return stat{med: med, lo: s[0], hi: s[len(s)-1], n: len(s)}
+}
+
+// perRound applies f to the values of a and b of the same round.
+func perRound(a, b []float64, f func(x, y float64) float64) []float64 {
+	out := make([]float64, 0, min(len(a), len(b)))
+	for i := range min(len(a), len(b)) {
+		out = append(out, f(a[i], b[i]))
+	}
+	return out
+}
+
+// coresBusy returns, per round, the CPU cores Centrifugo and this process
+// kept busy together: CPU time per message times messages per second.
+func (r *results) coresBusy(name string) []float64 {
+	var out []float64
+	for _, m := range r.runs[name] {
+		c, ok1 := m["cent-cpu-us/msg"]
+		p, ok2 := m["proc-cpu-us/msg"]
+		if ok1 && ok2 {
+			out = append(out, (c+p)*m["msg/s"]/1e6)
+		}
+	}
+	return out
+}
+
+func run(in io.Reader, out, echo io.Writer) error {
+	res, err := parse(in, echo)
+	if err != nil {
+		return err
+	}
+	if len(res.runs) == 0 {
+		return errors.New("no benchmark results in the input")
+	}
+	w := &writer{w: out}
+	res.print(w)
+	if w.err != nil {
+		return w.err
+	}
+	if len(res.failed) > 0 {
+		return fmt.Errorf("%d failure line(s), first: %s", len(res.failed), res.failed[0])
+	}
+	return nil
+}
+
+// writer remembers the first write error.
+type writer struct {
+	w   io.Writer
+	err error
+}
+
+func (w *writer) printf(format string, args ...any) {
+	if w.err == nil {
+		_, w.err = fmt.Fprintf(w.w, format, args...)
+	}
+}
+
+func (r *results) rounds() int {
+	n := 0
+	for _, v := range r.runs {
+		n = max(n, len(v))
+	}
+	return n
+}
+
+func (r *results) print(w *writer) {
+	cfg := r.config
+	defBatch := cfg["default-batch-size"]
+	w.printf("\n== instant bench: %d round(s) on this machine (GOMAXPROCS %s); medians over rounds, [min–max] ==\n",
+		r.rounds(), or(cfg["gomaxprocs"], "?"))
+	w.printf("throughput runs: %s messages over %s channels, ~150-byte envelopes, no websocket subscriber;\n",
+		or(cfg["msgs"], "?"), or(cfg["channels"], "?"))
+	w.printf("measured until Centrifugo's channel streams hold them all. CPU µs/msg: Centrifugo / this process\n")
+	w.printf("(the NATS server, the bridge, the load generator); cores: both together, of %s.\n\n", or(cfg["gomaxprocs"], "?"))
+
+	rows := []struct{ label, name string }{
+		{"(a) API publish per message, sequential", nameEach},
+		{"(b) API batches of 500, sequential (ceiling)", nameBatch},
+		{fmt.Sprintf("(c) Centrifugo nats_jetstream consumer (max_ack_pending %d, default)", consumerDefault), nameConsumer + strconv.Itoa(consumerDefault)},
+	}
+	for _, name := range r.order {
+		if v, ok := strings.CutPrefix(name, nameConsumer); ok && v != strconv.Itoa(consumerDefault) {
+			rows = append(rows, struct{ label, name string }{"    same consumer, max_ack_pending " + v, name})
+		}
+	}
+	rows = append(rows,
+		struct{ label, name string }{"(d) bridge, core mode (BatchSize " + defBatch + ", default)", nameCore + defBatch},
+		struct{ label, name string }{"(e) bridge, JetStream mode (defaults)", nameJetStream},
+	)
+	w.printf("%-72s %9s %19s %6s %6s %6s\n", "throughput", "msg/s", "[min–max]", "cent", "proc", "cores")
+	for _, row := range rows {
+		r.throughputRow(w, row.label, row.name)
+	}
+
+	w.printf("\n%-44s %7s %15s  %s\n", "ratio (of medians)", "value", "[per round]", "target")
+	a, b, c := r.series(nameEach, "msg/s"), r.series(nameBatch, "msg/s"), r.series(nameConsumer+strconv.Itoa(consumerDefault), "msg/s")
+	d, e := r.series(nameCore+defBatch, "msg/s"), r.series(nameJetStream, "msg/s")
+	r.ratioRow(w, "(d)/(b) core bridge vs batch ceiling", d, b, 0.6)
+	r.ratioRow(w, "(e)/(c) JetStream bridge vs consumer", e, c, 1.2)
+	r.ratioRow(w, "(d)/(a) core bridge vs per-message", d, a, 10)
+	r.ratioRow(w, "(e)/(a) JetStream bridge vs per-message", e, a, 10)
+	r.ratioRow(w, "(e)/(b) JetStream bridge vs batch ceiling", e, b, 0)
+	r.ratioRow(w, "(c)/(b) consumer vs batch ceiling", c, b, 0)
+
+	r.printSweep(w, b, defBatch)
+	r.printLatency(w)
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func (r *results) throughputRow(w *writer, label, name string) {
+	s := summarize(r.series(name, "msg/s"))
+	if s.n == 0 {
+		w.printf("%-72s %9s\n", label, "missing")
+		return
+	}
+	cent := summarize(r.series(name, "cent-cpu-us/msg"))
+	proc := summarize(r.series(name, "proc-cpu-us/msg"))
+	cores := summarize(r.coresBusy(name))
+	w.printf("%-72s %9.0f %19s %6.1f %6.1f %6.2f\n", label, s.med, fmt.Sprintf("[%.0f–%.0f]", s.lo, s.hi), cent.med, proc.med, cores.med)
+}
+
+func (r *results) ratioRow(w *writer, label string, num, den []float64, target float64) {
+	sn, sd := summarize(num), summarize(den)
+	if sn.n == 0 || sd.n == 0 {
+		w.printf("%-44s %7s\n", label, "n/a")
+		return
+	}
+	ratio := sn.med / sd.med
+	pr := summarize(perRound(num, den, func(x, y float64) float64 { return x / y }))
+	verdict := ""
+	if target > 0 {
+		verdict = fmt.Sprintf("≥ %g: ", target)
+		if ratio >= target {
+			verdict += "met"
+		} else {
+			verdict += "NOT met"
+		}
+	}
+	w.printf("%-44s %7.2f %15s  %s\n", label, ratio, fmt.Sprintf("[%.2f–%.2f]", pr.lo, pr.hi), verdict)
+}
+
+func (r *results) printSweep(w *writer, ceiling []float64, defBatch string) {
+	type entry struct {
+		size int
+		name string
+		s    stat
+	}
+	var sweep []entry
+	for _, name := range r.order {
+		if v, ok := strings.CutPrefix(name, nameCore); ok {
+			size, err := strconv.Atoi(v)
+			if err == nil {
+				sweep = append(sweep, entry{size, name, summarize(r.series(name, "msg/s"))})
+			}
+		}
+	}
+	if len(sweep) == 0 {
+		return
+	}
+	slices.SortFunc(sweep, func(x, y entry) int { return x.size - y.size })
+	best := slices.MaxFunc(sweep, func(x, y entry) int {
+		switch {
+		case x.s.med < y.s.med:
+			return -1
+		case x.s.med > y.s.med:
+			return 1
+		}
+		return 0
+	})
+	cm := summarize(ceiling).med
+	w.printf("\nbridge BatchSize sweep, core mode\n%10s %9s %19s %8s %6s %6s %6s\n", "BatchSize", "msg/s", "[min–max]", "vs (b)", "cent", "proc", "cores")
+	for _, e := range sweep {
+		mark := ""
+		if e.size == best.size {
+			mark += "  highest median"
+		}
+		if strconv.Itoa(e.size) == defBatch {
+			mark += "  (current default)"
+		}
+		vs := "n/a"
+		if cm > 0 {
+			vs = fmt.Sprintf("%.2f", e.s.med/cm)
+		}
+		w.printf("%10d %9.0f %19s %8s %6.1f %6.1f %6.2f%s\n", e.size, e.s.med, fmt.Sprintf("[%.0f–%.0f]", e.s.lo, e.s.hi), vs,
+			summarize(r.series(e.name, "cent-cpu-us/msg")).med, summarize(r.series(e.name, "proc-cpu-us/msg")).med,
+			summarize(r.coresBusy(e.name)).med, mark)
+	}
+	var near []string
+	for _, e := range sweep {
+		if e.size != best.size && e.s.med >= best.s.lo {
+			near = append(near, strconv.Itoa(e.size))
+		}
+	}
+	w.printf("highest median: BatchSize %d", best.size)
+	if len(near) > 0 {
+		w.printf("; within its run-to-run range: %s", strings.Join(near, ", "))
+	}
+	w.printf("\n")
+}
+
+func (r *results) printLatency(w *writer) {
+	cfg := r.config
+	direct := nameLatency + "direct"
+	if len(r.runs[direct]) == 0 {
+		return
+	}
+	w.printf("\nlatency, send → websocket arrival at a centrifuge-go subscriber, %s msg/s, %s messages per run (ms)\n",
+		or(cfg["latency-rate"], "?"), or(cfg["latency-msgs"], "?"))
+	w.printf("%-40s %7s %15s %7s %15s %7s\n", "", "p50", "[min–max]", "p99", "[min–max]", "max")
+	label := map[string]string{
+		direct:                           "direct API publish (gocent Publish)",
+		nameLatency + "bridge-core":      "NATS publish → bridge, core mode",
+		nameLatency + "bridge-jetstream": "NATS publish → bridge, JetStream mode",
+	}
+	for _, name := range []string{direct, nameLatency + "bridge-core", nameLatency + "bridge-jetstream"} {
+		p50, p99, mx := summarize(r.series(name, "p50-ms")), summarize(r.series(name, "p99-ms")), summarize(r.series(name, "max-ms"))
+		if p50.n == 0 {
+			continue
+		}
+		w.printf("%-40s %7.3f %15s %7.3f %15s %7.2f\n", label[name], p50.med, fmt.Sprintf("[%.3f–%.3f]", p50.lo, p50.hi),
+			p99.med, fmt.Sprintf("[%.3f–%.3f]", p99.lo, p99.hi), mx.med)
+	}
+	d50 := r.series(direct, "p50-ms")
+	for _, mode := range []string{"core", "jetstream"} {
+		b50 := r.series(nameLatency+"bridge-"+mode, "p50-ms")
+		if len(b50) == 0 {
+			continue
+		}
+		added := summarize(b50).med - summarize(d50).med
+		pr := summarize(perRound(b50, d50, func(x, y float64) float64 { return x - y }))
+		verdict := "met"
+		if added >= 2 {
+			verdict = "NOT met"
+		}
+		w.printf("added by the bridge, %-10s p50 %+.3f ms [per round %+.3f–%+.3f]  target < 2 ms: %s\n", mode+":", added, pr.lo, pr.hi, verdict)
+	}
+}
