@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -370,5 +372,41 @@ func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
 			t.Fatalf("condition not met within %v", timeout)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestBridgeMonitoring checks /healthz, /readyz and /metrics of a running
+// `instant bridge`.
+func TestBridgeMonitoring(t *testing.T) {
+	s := newStack(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", stacktest.FreePort(t))
+	s.env["INSTANT_METRICS_ADDR"] = addr
+	s.startBridge(t)
+	waitReady(t, s)
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, _ := get("/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz: %d, want 200", code)
+	}
+	if code, body := get("/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz: %d %s, want 200", code, body)
+	}
+	s.publishN(t, "public", 0, 3)
+	s.publishN(t, "nowhere", 0, 2)
+	waitFor(t, 10*time.Second, func() bool {
+		_, body := get("/metrics")
+		return strings.Contains(body, "instant_bridge_relayed_total 3") &&
+			strings.Contains(body, `instant_bridge_rejected_total{code="unknown_channel"} 2`)
+	})
+	s.cent.Stop(t)
+	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "centrifugo") {
+		t.Errorf("/readyz with Centrifugo stopped: %d %q, want 503 naming centrifugo", code, body)
 	}
 }
