@@ -49,7 +49,15 @@ func runBridge(ctx context.Context, args []string, env *Env) error {
 		return err
 	}
 	defer nc.Close()
+	if err := serveBridge(ctx, s, static, nc, log); err != nil {
+		return err
+	}
+	return nc.Drain()
+}
 
+// serveBridge runs the bridge and its monitoring endpoints on nc until ctx
+// ends. static, when not nil, replaces the registry bucket.
+func serveBridge(ctx context.Context, s settings, static bridge.Registry, nc *natsConn, log *zap.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	g, ctx := errgroup.WithContext(ctx)
@@ -76,10 +84,7 @@ func runBridge(ctx context.Context, args []string, env *Env) error {
 		}
 	}
 	g.Go(func() error { return b.Run(ctx) })
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	return nc.Drain()
+	return g.Wait()
 }
 
 // channelsFile returns the read-only registry of INSTANT_CHANNELS_FILE,

@@ -56,6 +56,8 @@ func exitCode(err error, stderr io.Writer) int {
 const usage = `instant relays events from NATS to browsers through Centrifugo.
 
 Usage:
+  instant dev [--data DIR] [--nats-port N] [--centrifugo-port N]
+                                       the whole stack on this machine
   instant bridge                       relay envelopes from NATS to Centrifugo
   instant publish CHANNEL [MESSAGE] [--data JSON] [--event-class C] [--bucket B] [--wait]
   instant channels add NAME --level LEVEL [--groups g1,g2] [--inactive]
@@ -77,6 +79,8 @@ func Run(ctx context.Context, args []string, env *Env) error {
 	switch cmd {
 	case "bridge":
 		return runBridge(ctx, rest, env)
+	case "dev":
+		return runDev(ctx, rest, env)
 	case "publish":
 		return runPublish(ctx, rest, env)
 	case "channels":
