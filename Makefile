@@ -60,7 +60,7 @@ bench: build tools
 
 ## lint: gofmt, go vet and staticcheck
 lint: $(BIN)/staticcheck
-	@out=$$(gofmt -l $$(go list -f '{{.Dir}}' ./...)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(find . -name '*.go' -not -path './.cache/*' | xargs gofmt -l); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	go vet ./...
 	$(BIN)/staticcheck ./...
 

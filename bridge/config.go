@@ -108,31 +108,31 @@ func (c *Config) Validate() error {
 	c.setDefaults()
 	var errs []error
 	if c.Mode != ModeJetStream && c.Mode != ModeCore {
-		errs = append(errs, fmt.Errorf("Mode: %q is neither jetstream nor core", c.Mode))
+		errs = append(errs, fmt.Errorf("field Mode: %q is neither jetstream nor core", c.Mode))
 	}
 	for _, f := range []struct{ name, subject string }{
 		{"Subject", c.Subject}, {"RequestSubject", c.RequestSubject}, {"DeadSubject", c.DeadSubject},
 	} {
 		if strings.ContainsAny(f.subject, "*> \t") || strings.HasPrefix(f.subject, ".") || strings.HasSuffix(f.subject, ".") {
-			errs = append(errs, fmt.Errorf("%s: %q is not a literal subject", f.name, f.subject))
+			errs = append(errs, fmt.Errorf("field %s: %q is not a literal subject", f.name, f.subject))
 		}
 	}
 	if overlaps(c.Subject, c.RequestSubject) || overlaps(c.Subject, c.DeadSubject) || overlaps(c.RequestSubject, c.DeadSubject) {
-		errs = append(errs, fmt.Errorf("Subject, RequestSubject and DeadSubject must not overlap (%q, %q, %q)", c.Subject, c.RequestSubject, c.DeadSubject))
+		errs = append(errs, fmt.Errorf("fields Subject, RequestSubject and DeadSubject must not overlap (%q, %q, %q)", c.Subject, c.RequestSubject, c.DeadSubject))
 	}
 	if _, err := instant.ParsePayloadEncoding(string(c.Encoding)); err != nil {
-		errs = append(errs, fmt.Errorf("Encoding: %w", err))
+		errs = append(errs, fmt.Errorf("field Encoding: %w", err))
 	}
 	for _, f := range []struct {
 		name  string
 		value int
 	}{{"MaxPayload", c.MaxPayload}, {"BatchSize", c.BatchSize}, {"MaxDeliver", c.MaxDeliver}} {
 		if f.value < 0 {
-			errs = append(errs, fmt.Errorf("%s: %d is negative", f.name, f.value))
+			errs = append(errs, fmt.Errorf("field %s: %d is negative", f.name, f.value))
 		}
 	}
 	if c.RetryMin > c.RetryMax {
-		errs = append(errs, fmt.Errorf("RetryMin %s exceeds RetryMax %s", c.RetryMin, c.RetryMax))
+		errs = append(errs, fmt.Errorf("field RetryMin %s exceeds RetryMax %s", c.RetryMin, c.RetryMax))
 	}
 	return errors.Join(errs...)
 }

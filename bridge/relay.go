@@ -86,18 +86,19 @@ func (b *Bridge) failed(ctx context.Context, batch []*item, err error) []*item {
 // settle applies per-publication results and returns the items to retry.
 func (b *Bridge) settle(ctx context.Context, batch []*item, results []centrifugo.Result) []*item {
 	var retry []*item
+	var retryErr error
 	for i, it := range batch {
 		switch err := results[i].Err; {
 		case err == nil:
 			b.relayed(it, results[i])
 		case centrifugo.Temporary(err):
-			retry = append(retry, it)
+			retry, retryErr = append(retry, it), err
 		default:
 			b.reject(ctx, it, fmt.Errorf("%w: %v", instant.ErrCentrifugoRejected, err))
 		}
 	}
 	if len(retry) > 0 {
-		b.log.Warn("Centrifugo failed some publications; retrying", zap.Int("count", len(retry)), zap.Error(results[0].Err))
+		b.log.Warn("Centrifugo failed some publications; retrying", zap.Int("count", len(retry)), zap.Error(retryErr))
 	}
 	return retry
 }

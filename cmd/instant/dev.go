@@ -184,7 +184,8 @@ func ensureChannels(ctx context.Context, nc *natsConn, chs []instant.Channel) er
 		return err
 	}
 	for _, c := range chs {
-		if _, err := store.Get(ctx, c.Name); errors.Is(err, registry.ErrNotFound) {
+		_, err := store.Get(ctx, c.Name)
+		if errors.Is(err, registry.ErrNotFound) {
 			err = store.Put(ctx, c)
 		}
 		if err != nil {
