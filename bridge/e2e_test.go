@@ -356,7 +356,7 @@ func TestCentrifugoDownNothingLost(t *testing.T) {
 	s.cent.Start(t)
 	sub := s.cent.Subscribe(t, "alice", "public")
 	waitFor(t, func() bool { return len(sub.History(t, "public")) >= n })
-	assertInOrder(t, sub.History(t, "public"), n)
+	stacktest.AssertSequence(t, sub.History(t, "public"), n)
 }
 
 // TestTwoWorkers runs two bridges side by side: every envelope is relayed
@@ -389,23 +389,6 @@ func TestTwoWorkers(t *testing.T) {
 				t.Errorf("workers relayed %d and %d, want both > 0 and %d in all", a, b, n)
 			}
 		})
-	}
-}
-
-// assertInOrder checks that pubs hold data 0..n-1 exactly once, in order.
-func assertInOrder(t *testing.T, pubs []stacktest.Received, n int) {
-	t.Helper()
-	if len(pubs) != n {
-		t.Fatalf("got %d publications, want %d", len(pubs), n)
-	}
-	for i, r := range pubs {
-		var p struct{ Data int }
-		if err := json.Unmarshal(r.Data, &p); err != nil {
-			t.Fatal(err)
-		}
-		if p.Data != i {
-			t.Fatalf("publication %d holds %d: out of order or missing", i, p.Data)
-		}
 	}
 }
 

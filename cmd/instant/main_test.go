@@ -278,12 +278,7 @@ func TestBridgeKilledNothingLost(t *testing.T) {
 	_, _ = first.Process.Wait()
 	s.publishN(t, "public", n/2, n)
 	s.startBridge(t)
-	var unique []stacktest.Received
-	waitFor(t, 60*time.Second, func() bool {
-		unique = dedupe(t, sub.History(t, "public"))
-		return len(unique) >= n
-	})
-	assertInOrder(t, unique, n)
+	assertAllRelayed(t, sub, n)
 }
 
 // TestBridgeSIGTERM stops the bridge during a burst: it exits 0, and every
@@ -315,53 +310,26 @@ func TestBridgeSIGTERM(t *testing.T) {
 		t.Fatal(err)
 	}
 	remaining := int(info.State.Msgs)
-	relayed := dedupe(t, sub.History(t, "public"))
+	relayed := stacktest.Distinct(t, sub.History(t, "public"))
 	if acked := n - remaining; len(relayed) < acked {
 		t.Errorf("%d envelopes acked but only %d reached Centrifugo", acked, len(relayed))
 	}
 	t.Logf("stopped with %d relayed, %d left in the stream", len(relayed), remaining)
 
 	s.startBridge(t)
+	assertAllRelayed(t, sub, n)
+}
+
+// assertAllRelayed waits until the history of "public" holds n distinct
+// publications and checks they are 0…n-1 in order.
+func assertAllRelayed(t *testing.T, sub *stacktest.Subscriber, n int) {
+	t.Helper()
 	var all []stacktest.Received
 	waitFor(t, 60*time.Second, func() bool {
-		all = dedupe(t, sub.History(t, "public"))
+		all = stacktest.Distinct(t, sub.History(t, "public"))
 		return len(all) >= n
 	})
-	assertInOrder(t, all, n)
-}
-
-// dedupe keeps the first publication of each id, as clients do.
-func dedupe(t *testing.T, pubs []stacktest.Received) []stacktest.Received {
-	t.Helper()
-	seen := map[string]bool{}
-	var out []stacktest.Received
-	for _, r := range pubs {
-		var p struct{ ID string }
-		if err := json.Unmarshal(r.Data, &p); err != nil || p.ID == "" {
-			t.Fatalf("publication without id: %s", r.Data)
-		}
-		if !seen[p.ID] {
-			seen[p.ID] = true
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-func assertInOrder(t *testing.T, pubs []stacktest.Received, n int) {
-	t.Helper()
-	if len(pubs) != n {
-		t.Fatalf("got %d distinct publications, want %d", len(pubs), n)
-	}
-	for i, r := range pubs {
-		var p struct{ Data int }
-		if err := json.Unmarshal(r.Data, &p); err != nil {
-			t.Fatal(err)
-		}
-		if p.Data != i {
-			t.Fatalf("publication %d holds %d: out of order or missing", i, p.Data)
-		}
-	}
+	stacktest.AssertSequence(t, all, n)
 }
 
 func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
