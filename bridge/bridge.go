@@ -92,7 +92,11 @@ func New(nc *nats.Conn, reg Registry, relay Relay, cfg Config, log *zap.Logger, 
 // to JetStream (nak) for another worker. Run returns an error only when it
 // cannot start (stream or subscription setup failed).
 func (b *Bridge) Run(ctx context.Context) error {
-	stopIntake, err := b.startIntake(ctx)
+	// The relay loop and the intake handlers outlive ctx by at most the
+	// shutdown timeout.
+	relayCtx, cancelRelay := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelRelay()
+	stopIntake, err := b.startIntake(ctx, relayCtx)
 	if err != nil {
 		return err
 	}
@@ -100,9 +104,6 @@ func (b *Bridge) Run(ctx context.Context) error {
 		zap.String("subject", b.cfg.Subject), zap.String("request_subject", b.cfg.RequestSubject),
 		zap.Int("batch_size", b.cfg.BatchSize))
 
-	// The relay loop outlives ctx by at most the shutdown timeout.
-	relayCtx, cancelRelay := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancelRelay()
 	var g errgroup.Group
 	g.Go(func() error { b.relayLoop(relayCtx); return nil })
 

@@ -34,20 +34,21 @@ type item struct {
 // open one to end.
 const fetchWait = 2 * time.Second
 
-// startIntake subscribes to the publish and request subjects. The returned
-// function stops taking new messages; it waits for in-progress handlers
-// until ctx ends.
-func (b *Bridge) startIntake(ctx context.Context) (stop func(context.Context), err error) {
+// startIntake subscribes to the publish and request subjects until ctx
+// ends; handlers of core messages and requests may wait for room in the
+// queue until flushCtx ends. The returned function stops taking new
+// messages; it waits for in-progress handlers until its argument ends.
+func (b *Bridge) startIntake(ctx, flushCtx context.Context) (stop func(context.Context), err error) {
 	var stopPublish func(context.Context)
 	if b.cfg.Mode == ModeJetStream {
 		stopPublish, err = b.startJetStream(ctx)
 	} else {
-		stopPublish, err = b.startCore(ctx)
+		stopPublish, err = b.startCore(flushCtx)
 	}
 	if err != nil {
 		return nil, err
 	}
-	svc, err := b.startRequests(ctx)
+	svc, err := b.startRequests(flushCtx)
 	if err != nil {
 		stopPublish(ctx)
 		return nil, err

@@ -8,6 +8,7 @@ type Metrics struct {
 	Relayed   prometheus.Counter
 	Rejected  *prometheus.CounterVec // by code
 	Retries   prometheus.Counter
+	Dropped   prometheus.Counter // core mode: held at shutdown, never relayed
 	BatchSize prometheus.Histogram
 	Latency   prometheus.Histogram // from receipt to Centrifugo's acceptance
 	InFlight  prometheus.Gauge
@@ -26,6 +27,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "rejected_total", Help: "Envelopes dead-lettered, by error code."}, []string{"code"}),
 		Retries: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "retries_total", Help: "Retries of Centrifugo requests after a transient failure."}),
+		Dropped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "dropped_total", Help: "Core-mode envelopes still held when the shutdown timeout ran out."}),
 		BatchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
 			Name: "batch_size", Help: "Envelopes per Centrifugo request.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 11)}),
@@ -36,7 +39,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "in_flight", Help: "Envelopes in the Centrifugo request under way."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Received, m.Relayed, m.Rejected, m.Retries, m.BatchSize, m.Latency, m.InFlight)
+		reg.MustRegister(m.Received, m.Relayed, m.Rejected, m.Retries, m.Dropped, m.BatchSize, m.Latency, m.InFlight)
 	}
 	return m
 }

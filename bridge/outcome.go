@@ -71,12 +71,19 @@ func (b *Bridge) reject(ctx context.Context, it *item, err error) {
 }
 
 // release hands a message the bridge could not relay back to JetStream,
-// redelivered after delay, and tells a waiting requester.
+// redelivered after delay, and tells a waiting requester. A core-mode
+// message nobody waits for is lost (at-most-once): it is counted and
+// logged.
 func (b *Bridge) release(it *item, delay time.Duration) {
-	if it.msg != nil {
+	switch {
+	case it.msg != nil:
 		if err := it.msg.NakWithDelay(delay); err != nil {
 			b.log.Warn("nak", zap.String("id", it.id), zap.Error(err))
 		}
+	case it.respond == nil:
+		b.metrics.Dropped.Inc()
+		b.rejectLog.Warn("core-mode envelope dropped: the bridge stopped before Centrifugo accepted it",
+			zap.String("subject", it.subject), zap.String("id", it.id))
 	}
 	b.reply(it, Reply{Error: &ReplyError{Code: CodeUnavailable, Message: "the bridge stopped before Centrifugo accepted the envelope; retry"}})
 }
