@@ -46,12 +46,14 @@ func BenchmarkPublishEach(b *testing.B) {
 	var runs []run
 	for range b.N {
 		data := bodies(b, s, seq, seq+n)
+		prof := profileWindow(b)
 		c0, t0 := s.proc.sample(), time.Now()
 		for i, d := range data {
 			if _, err := s.api.Publish(context.Background(), s.channels[(seq+i)%len(s.channels)], d); err != nil {
 				b.Fatalf("publish: %v", err)
 			}
 		}
+		prof()
 		runs = append(runs, run{msgs: n, wall: time.Since(t0), cpu: s.proc.sample().since(c0)})
 		seq += n
 	}
@@ -69,6 +71,7 @@ func BenchmarkPublishBatch(b *testing.B) {
 	var runs []run
 	for range b.N {
 		data := bodies(b, s, seq, seq+n)
+		prof := profileWindow(b)
 		c0, t0 := s.proc.sample(), time.Now()
 		pipe := s.api.Pipe()
 		for i, d := range data {
@@ -89,6 +92,7 @@ func BenchmarkPublishBatch(b *testing.B) {
 			}
 			pipe.Reset()
 		}
+		prof()
 		runs = append(runs, run{msgs: n, wall: time.Since(t0), cpu: s.proc.sample().since(c0)})
 		seq += n
 	}
@@ -165,11 +169,13 @@ func benchConsumer(b *testing.B, maxAckPending int) {
 			b.Skip(err)
 		}
 		s.preload(b, prefix, seq, seq+n, header, body)
+		prof := profileWindow(b)
 		c0, t0 := s.proc.sample(), time.Now()
 		if err := s.proc.resume(); err != nil {
 			b.Fatal(err)
 		}
 		t1 := s.waitAccepted(b, uint64(seq+n))
+		prof()
 		runs = append(runs, run{msgs: n, wall: t1.Sub(t0), cpu: s.proc.sample().since(c0)})
 		seq += n
 	}
@@ -183,47 +189,65 @@ func benchConsumer(b *testing.B, maxAckPending int) {
 // holds them all.
 func BenchmarkBridgeCore(b *testing.B) {
 	for _, size := range batchSizes(b) {
-		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
-			s := newStack(b, true)
-			s.startCentrifugo(b, nil)
-			s.startBridge(b, bridge.Config{Mode: bridge.ModeCore, BatchSize: size})
-			s.waitBridge(b)
-			pub := connect(b, s.natsURL)
-			n, seq := *flagMsgs, 0
-			var runs []run
-			for range b.N {
-				envs := make([][]byte, n)
-				for i := range envs {
-					envs[i] = envelope(seq + i)
-				}
-				c0, t0 := s.proc.sample(), time.Now()
-				for i, env := range envs {
-					if err := pub.Publish("instant.publish."+s.channels[(seq+i)%len(s.channels)], env); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if err := pub.Flush(); err != nil {
-					b.Fatal(err)
-				}
-				t1 := s.waitAccepted(b, uint64(seq+n))
-				runs = append(runs, run{msgs: n, wall: t1.Sub(t0), cpu: s.proc.sample().since(c0)})
-				seq += n
-			}
-			s.checkOrder(b, seq)
-			report(b, runs)
-		})
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) { benchCore(b, size, nil) })
 	}
+}
+
+// relayWrapper makes the relay of a bridge from the stack's and the
+// default one; nil keeps the default.
+type relayWrapper func(s *stack) func(bridge.Relay) bridge.Relay
+
+func (w relayWrapper) on(s *stack) func(bridge.Relay) bridge.Relay {
+	if w == nil {
+		return nil
+	}
+	return w(s)
+}
+
+func benchCore(b *testing.B, batchSize int, wrap relayWrapper) {
+	s := newStack(b, true)
+	s.startCentrifugo(b, nil)
+	s.startBridgeWith(b, bridge.Config{Mode: bridge.ModeCore, BatchSize: batchSize}, wrap.on(s))
+	s.waitBridge(b)
+	pub := connect(b, s.natsURL)
+	n, seq := *flagMsgs, 0
+	var runs []run
+	for range b.N {
+		envs := make([][]byte, n)
+		for i := range envs {
+			envs[i] = envelope(seq + i)
+		}
+		prof := profileWindow(b)
+		c0, t0 := s.proc.sample(), time.Now()
+		for i, env := range envs {
+			if err := pub.Publish("instant.publish."+s.channels[(seq+i)%len(s.channels)], env); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := pub.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		t1 := s.waitAccepted(b, uint64(seq+n))
+		prof()
+		runs = append(runs, run{msgs: n, wall: t1.Sub(t0), cpu: s.proc.sample().since(c0)})
+		seq += n
+	}
+	s.checkOrder(b, seq)
+	report(b, runs)
 }
 
 // BenchmarkBridgeJetStream is (e): -msgs envelopes wait in the INSTANT
 // stream; the clock runs from the bridge's start (default config,
 // JetStream mode) until Centrifugo holds them all.
-func BenchmarkBridgeJetStream(b *testing.B) {
+func BenchmarkBridgeJetStream(b *testing.B) { benchJetStream(b, 0, nil) }
+
+// benchJetStream runs (e) with BatchSize batchSize (0: the default).
+func benchJetStream(b *testing.B, batchSize int, wrap relayWrapper) {
 	s := newStack(b, true)
 	s.startCentrifugo(b, nil)
 	// A first start creates the streams and the durable consumer with
 	// the bridge's own settings.
-	stop := s.startBridge(b, bridge.Config{})
+	stop := s.startBridge(b, bridge.Config{BatchSize: batchSize})
 	s.waitBridge(b)
 	if err := stop(); err != nil {
 		b.Fatal(err)
@@ -232,9 +256,11 @@ func BenchmarkBridgeJetStream(b *testing.B) {
 	var runs []run
 	for range b.N {
 		s.preload(b, "instant.publish", seq, seq+n, nil, func(_ string, seq int) []byte { return envelope(seq) })
+		prof := profileWindow(b)
 		c0, t0 := s.proc.sample(), time.Now()
-		stop := s.startBridge(b, bridge.Config{})
+		stop := s.startBridgeWith(b, bridge.Config{BatchSize: batchSize}, wrap.on(s))
 		t1 := s.waitAccepted(b, uint64(seq+n))
+		prof()
 		runs = append(runs, run{msgs: n, wall: t1.Sub(t0), cpu: s.proc.sample().since(c0)})
 		if err := stop(); err != nil {
 			b.Fatal(err)

@@ -6,7 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,6 +36,7 @@ var (
 	flagLatencyRate = flag.Int("latency-rate", 200, "messages per second of a latency run")
 	flagBatchSizes  = flag.String("batch-sizes", "50,100,250,500,1000", "bridge BatchSize values swept in core mode (bridge.DefaultBatchSize is added)")
 	flagChannels    = flag.Int("channels", 10, "channels the messages are spread over, round robin")
+	flagProfileDir  = flag.String("window-profile", "", "directory: write there a CPU profile of this process (NATS server, bridge, load generator) over each measured throughput window; do not combine with -test.cpuprofile")
 )
 
 const (
@@ -241,12 +245,22 @@ func (s *stack) checkOrder(b *testing.B, want int) {
 // bridge logs nothing and records metrics nowhere.
 func (s *stack) startBridge(b *testing.B, cfg bridge.Config) (stop func() error) {
 	b.Helper()
+	return s.startBridgeWith(b, cfg, nil)
+}
+
+// startBridgeWith is startBridge with the relay to Centrifugo wrapped by
+// wrap (nil: not wrapped).
+func (s *stack) startBridgeWith(b *testing.B, cfg bridge.Config, wrap func(bridge.Relay) bridge.Relay) (stop func() error) {
+	b.Helper()
 	chs := make([]instant.Channel, len(s.channels))
 	for i, name := range s.channels {
 		chs[i] = instant.Channel{Name: name, Level: instant.LevelPublic, Active: true}
 	}
 	nc := connect(b, s.natsURL)
-	relay := centrifugo.New(centrifugo.Config{URL: s.cent.APIURL, Key: s.cent.APIKey})
+	var relay bridge.Relay = centrifugo.New(centrifugo.Config{URL: s.cent.APIURL, Key: s.cent.APIKey})
+	if wrap != nil {
+		relay = wrap(relay)
+	}
 	br, err := bridge.New(nc, registry.Static(chs), relay, cfg, nil, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -278,20 +292,33 @@ func (s *stack) waitBridge(b *testing.B) {
 
 // preload stores envelopes seq from..to-1 in JetStream on subject
 // prefix.<channel>, channels round robin, with header h, body made by
-// body; it returns once JetStream acknowledged them all.
+// body; it returns once JetStream stored them all. It publishes in
+// windows of preloadWindow, so that a slow machine does not stall the
+// asynchronous publisher.
 func (s *stack) preload(b *testing.B, prefix string, from, to int, h nats.Header, body func(channel string, seq int) []byte) {
 	b.Helper()
-	for seq := from; seq < to; seq++ {
-		ch := s.channels[seq%len(s.channels)]
-		m := &nats.Msg{Subject: prefix + "." + ch, Data: body(ch, seq), Header: h}
-		if _, err := s.js.PublishMsgAsync(m); err != nil {
-			b.Fatalf("preload: %v", err)
+	const preloadWindow = 1000
+	for lo := from; lo < to; lo += preloadWindow {
+		acks := make([]jetstream.PubAckFuture, 0, preloadWindow)
+		for seq := lo; seq < min(to, lo+preloadWindow); seq++ {
+			ch := s.channels[seq%len(s.channels)]
+			m := &nats.Msg{Subject: prefix + "." + ch, Data: body(ch, seq), Header: h}
+			f, err := s.js.PublishMsgAsync(m)
+			if err != nil {
+				b.Fatalf("preload: %v", err)
+			}
+			acks = append(acks, f)
 		}
-	}
-	select {
-	case <-s.js.PublishAsyncComplete():
-	case <-time.After(runTimeout):
-		b.Fatal("preload: JetStream did not acknowledge in time")
+		timeout := time.After(runTimeout)
+		for _, f := range acks {
+			select {
+			case <-f.Ok():
+			case err := <-f.Err():
+				b.Fatalf("preload: %v", err)
+			case <-timeout:
+				b.Fatal("preload: JetStream did not acknowledge in time")
+			}
+		}
 	}
 }
 
@@ -301,6 +328,31 @@ func (c cpuSample) since(c0 cpuSample) cpuSample {
 		return cpuSample{}
 	}
 	return cpuSample{centrifugo: c.centrifugo - c0.centrifugo, self: c.self - c0.self, ok: true}
+}
+
+// profileWindow starts a CPU profile of this process into
+// -window-profile/<benchmark>.prof, when that flag is set, and returns
+// the function that stops it.
+func profileWindow(b *testing.B) (stop func()) {
+	b.Helper()
+	if *flagProfileDir == "" {
+		return func() {}
+	}
+	name := strings.NewReplacer("/", "_", "=", "-").Replace(b.Name())
+	f, err := os.Create(filepath.Join(*flagProfileDir, name+".prof"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		b.Fatalf("window profile: %v", err)
+	}
+	return sync.OnceFunc(func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
+	})
 }
 
 // run is one measured run.

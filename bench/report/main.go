@@ -32,6 +32,9 @@ const (
 	nameConsumer  = "BenchmarkCentrifugoConsumer/max_ack_pending="
 	nameCore      = "BenchmarkBridgeCore/batch="
 	nameJetStream = "BenchmarkBridgeJetStream"
+	nameEndpoint  = "BenchmarkPublishBatchEndpoint"
+	nameExpCore   = "BenchmarkBridgeBatchEndpoint/core"
+	nameExpJS     = "BenchmarkBridgeBatchEndpoint/jetstream"
 	nameLatency   = "BenchmarkLatency/"
 	// consumerDefault is Centrifugo's default max_ack_pending.
 	consumerDefault = 100
@@ -205,22 +208,32 @@ func (r *results) print(w *writer) {
 	w.printf("measured until Centrifugo's channel streams hold them all. CPU µs/msg: Centrifugo / this process\n")
 	w.printf("(the NATS server, the bridge, the load generator); cores: both together, of %s.\n\n", or(cfg["gomaxprocs"], "?"))
 
-	rows := []struct{ label, name string }{
-		{"(a) API publish per message, sequential", nameEach},
-		{"(b) API batches of 500, sequential (ceiling)", nameBatch},
-		{fmt.Sprintf("(c) Centrifugo nats_jetstream consumer (max_ack_pending %d, default)", consumerDefault), nameConsumer + strconv.Itoa(consumerDefault)},
+	type row struct {
+		label, name string
+		optional    bool
+	}
+	rows := []row{
+		{"(a) API publish per message, sequential", nameEach, false},
+		{"(b) API batches of 500, sequential (ceiling)", nameBatch, false},
+		{"(b') the same through /api/batch, body built by appending", nameEndpoint, true},
+		{fmt.Sprintf("(c) Centrifugo nats_jetstream consumer (max_ack_pending %d, default)", consumerDefault), nameConsumer + strconv.Itoa(consumerDefault), false},
 	}
 	for _, name := range r.order {
 		if v, ok := strings.CutPrefix(name, nameConsumer); ok && v != strconv.Itoa(consumerDefault) {
-			rows = append(rows, struct{ label, name string }{"    same consumer, max_ack_pending " + v, name})
+			rows = append(rows, row{"    same consumer, max_ack_pending " + v, name, true})
 		}
 	}
 	rows = append(rows,
-		struct{ label, name string }{"(d) bridge, core mode (BatchSize " + defBatch + ", default)", nameCore + defBatch},
-		struct{ label, name string }{"(e) bridge, JetStream mode (defaults)", nameJetStream},
+		row{"(d) bridge, core mode (BatchSize " + defBatch + ", default)", nameCore + defBatch, false},
+		row{"(e) bridge, JetStream mode (defaults)", nameJetStream, false},
+		row{"(d*) (d) with the /api/batch relay of (b') (experiment)", nameExpCore, true},
+		row{"(e*) (e) with the /api/batch relay of (b') (experiment)", nameExpJS, true},
 	)
 	w.printf("%-72s %9s %19s %6s %6s %6s\n", "throughput", "msg/s", "[min–max]", "cent", "proc", "cores")
 	for _, row := range rows {
+		if row.optional && len(r.runs[row.name]) == 0 {
+			continue
+		}
 		r.throughputRow(w, row.label, row.name)
 	}
 
@@ -233,6 +246,14 @@ func (r *results) print(w *writer) {
 	r.ratioRow(w, "(e)/(a) JetStream bridge vs per-message", e, a, 10)
 	r.ratioRow(w, "(e)/(b) JetStream bridge vs batch ceiling", e, b, 0)
 	r.ratioRow(w, "(c)/(b) consumer vs batch ceiling", c, b, 0)
+	if b2 := r.series(nameEndpoint, "msg/s"); len(b2) > 0 {
+		r.ratioRow(w, "(b')/(b) /api/batch vs gocent Pipe", b2, b, 0)
+		r.ratioRow(w, "(d)/(b') core bridge vs /api/batch", d, b2, 0)
+	}
+	if dx, ex := r.series(nameExpCore, "msg/s"), r.series(nameExpJS, "msg/s"); len(dx) > 0 && len(ex) > 0 {
+		r.ratioRow(w, "(d*)/(b) experiment vs batch ceiling", dx, b, 0)
+		r.ratioRow(w, "(e*)/(c) experiment vs consumer", ex, c, 0)
+	}
 
 	r.printSweep(w, b, defBatch)
 	r.printLatency(w)
@@ -305,8 +326,21 @@ func (r *results) printSweep(w *writer, ceiling []float64, defBatch string) {
 		}
 		return 0
 	})
+	// won counts, per round, the size with the highest msg/s.
+	won := map[int]int{}
+	for round := range r.rounds() {
+		top, topSize := -1.0, 0
+		for _, e := range sweep {
+			if v := r.series(e.name, "msg/s"); round < len(v) && v[round] > top {
+				top, topSize = v[round], e.size
+			}
+		}
+		if top >= 0 {
+			won[topSize]++
+		}
+	}
 	cm := summarize(ceiling).med
-	w.printf("\nbridge BatchSize sweep, core mode\n%10s %9s %19s %8s %6s %6s %6s\n", "BatchSize", "msg/s", "[min–max]", "vs (b)", "cent", "proc", "cores")
+	w.printf("\nbridge BatchSize sweep, core mode\n%10s %9s %19s %8s %6s %6s %6s %6s\n", "BatchSize", "msg/s", "[min–max]", "vs (b)", "cent", "proc", "cores", "won")
 	for _, e := range sweep {
 		mark := ""
 		if e.size == best.size {
@@ -319,21 +353,11 @@ func (r *results) printSweep(w *writer, ceiling []float64, defBatch string) {
 		if cm > 0 {
 			vs = fmt.Sprintf("%.2f", e.s.med/cm)
 		}
-		w.printf("%10d %9.0f %19s %8s %6.1f %6.1f %6.2f%s\n", e.size, e.s.med, fmt.Sprintf("[%.0f–%.0f]", e.s.lo, e.s.hi), vs,
+		w.printf("%10d %9.0f %19s %8s %6.1f %6.1f %6.2f %6s%s\n", e.size, e.s.med, fmt.Sprintf("[%.0f–%.0f]", e.s.lo, e.s.hi), vs,
 			summarize(r.series(e.name, "cent-cpu-us/msg")).med, summarize(r.series(e.name, "proc-cpu-us/msg")).med,
-			summarize(r.coresBusy(e.name)).med, mark)
+			summarize(r.coresBusy(e.name)).med, fmt.Sprintf("%d/%d", won[e.size], r.rounds()), mark)
 	}
-	var near []string
-	for _, e := range sweep {
-		if e.size != best.size && e.s.med >= best.s.lo {
-			near = append(near, strconv.Itoa(e.size))
-		}
-	}
-	w.printf("highest median: BatchSize %d", best.size)
-	if len(near) > 0 {
-		w.printf("; within its run-to-run range: %s", strings.Join(near, ", "))
-	}
-	w.printf("\n")
+	w.printf("highest median: BatchSize %d; won: the rounds in which a size was the fastest\n", best.size)
 }
 
 func (r *results) printLatency(w *writer) {

@@ -1,0 +1,225 @@
+package auth
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/instanthq/instant/centrifugo"
+	"github.com/instanthq/instant/registry"
+	"github.com/instanthq/instant/users"
+)
+
+// Revocation tuning.
+const (
+	// revokeParallel bounds the server API calls in flight at once.
+	revokeParallel = 16
+	// revokeAttempts bounds the attempts of one call that fails with a
+	// temporary error; the delay between them doubles from revokeBackoff.
+	revokeAttempts = 5
+	revokeBackoff  = 100 * time.Millisecond
+	// pruneEvery is how often identity-JWT users whose tokens expired are
+	// forgotten.
+	pruneEvery = time.Minute
+)
+
+// Run takes access away at once, through the Revoker, when it is lost,
+// until ctx ends; then it returns nil. It returns an error only when it
+// cannot start following the user store. Without a Revoker it only waits
+// for ctx.
+//
+// What it does, on a change of the registry or of the user store:
+//   - a channel deactivated, removed, or whose level or groups changed:
+//     every user of the store who could see it before and cannot now is
+//     unsubscribed from it (Revoker.Unsubscribe), and so is every
+//     identity-JWT user this process issued tokens to that are not expired
+//     yet; when a public channel goes, the anonymous connections are
+//     unsubscribed too (Unsubscribe with user "");
+//   - a user removed from a group or losing the staff or superuser flag:
+//     the user is unsubscribed from the channels lost;
+//   - a user deleted, their password changed or their sessions revoked
+//     (logout): every connection of the user is closed (Revoker.Disconnect).
+//
+// Limits: Centrifugo OSS cannot revoke a token. A client that kept its
+// tokens can connect or subscribe again with them until they expire
+// (Config.TokenTTL), though no new token is issued to it. Identity-JWT
+// users live in the app that signs their tokens: a change of their
+// groups there is only seen when they next ask for tokens, and a restart
+// of this process forgets which of them hold tokens, so they keep their
+// subscriptions to a channel removed after the restart until the tokens
+// expire. A call that keeps failing (Centrifugo down) is logged, counted
+// in Metrics.Revocations and not retried after revokeAttempts.
+func (s *Server) Run(ctx context.Context) error {
+	if s.revoker == nil {
+		s.readyOnce.Do(func() { close(s.ready) })
+		<-ctx.Done()
+		return nil
+	}
+	channelChanges := s.channels.Changes()
+	var uv *users.View
+	var userChanges <-chan users.Change
+	if s.users != nil {
+		var err error
+		if uv, err = s.users.Watch(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("auth: %w", err)
+		}
+		userChanges = uv.Changes()
+	}
+	s.readyOnce.Do(func() { close(s.ready) })
+	s.log.Info("revocation started")
+	prune := time.NewTicker(pruneEvery)
+	defer prune.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case c, ok := <-channelChanges:
+			if !ok {
+				// A Static registry never changes; a followed one stopped
+				// with ctx or the NATS connection.
+				channelChanges = nil
+				if ctx.Err() == nil {
+					s.log.Info("no more channel changes to follow")
+				}
+				continue
+			}
+			s.channelChanged(ctx, c, uv)
+		case c, ok := <-userChanges:
+			if !ok {
+				userChanges = nil
+				if ctx.Err() == nil {
+					s.log.Warn("the user store is no longer followed: user changes are not revoked")
+				}
+				continue
+			}
+			s.userChanged(ctx, c)
+		case <-prune.C:
+			s.trackedIdentities(s.cfg.Now())
+		}
+	}
+}
+
+// revocation is one server API call to make: Unsubscribe when channel is
+// set, else Disconnect.
+type revocation struct {
+	channel, user string
+}
+
+// channelChanged unsubscribes the identities that lost channel c.
+func (s *Server) channelChanged(ctx context.Context, c registry.Change, uv *users.View) {
+	if c.Old == nil {
+		return
+	}
+	lost := func(id Identity) bool {
+		return Allowed(id, *c.Old) && (c.New == nil || !Allowed(id, *c.New))
+	}
+	var todo []revocation
+	if uv != nil {
+		for _, u := range uv.All() {
+			if lost(identityOf(u)) {
+				todo = append(todo, revocation{channel: c.Name, user: u.Username})
+			}
+		}
+	}
+	for _, id := range s.trackedIdentities(s.cfg.Now()) {
+		if lost(id) {
+			todo = append(todo, revocation{channel: c.Name, user: id.Username})
+		}
+	}
+	if lost(Anonymous) {
+		todo = append(todo, revocation{channel: c.Name, user: ""})
+	}
+	if len(todo) > 0 {
+		s.log.Info("channel access lost", zap.String("channel", c.Name), zap.Int("unsubscribe", len(todo)))
+	}
+	s.revoke(ctx, todo)
+}
+
+// userChanged disconnects a user deleted or whose Epoch changed, and
+// unsubscribes a user from the channels they lost.
+func (s *Server) userChanged(ctx context.Context, c users.Change) {
+	switch {
+	case c.Old == nil:
+		return
+	case c.New == nil, c.Old.Epoch != c.New.Epoch:
+		s.log.Info("user deleted or signed out", zap.String("user", c.Username))
+		s.revoke(ctx, []revocation{{user: c.Username}})
+		return
+	}
+	before, after := identityOf(*c.Old), identityOf(*c.New)
+	var todo []revocation
+	for _, ch := range s.channels.All() {
+		if Allowed(before, ch) && !Allowed(after, ch) {
+			todo = append(todo, revocation{channel: ch.Name, user: c.Username})
+		}
+	}
+	if len(todo) > 0 {
+		s.log.Info("user access lost", zap.String("user", c.Username), zap.Int("unsubscribe", len(todo)))
+	}
+	s.revoke(ctx, todo)
+}
+
+// revoke makes the calls, a few at a time, and returns when all are done.
+func (s *Server) revoke(ctx context.Context, todo []revocation) {
+	if len(todo) == 0 {
+		return
+	}
+	var g errgroup.Group
+	g.SetLimit(revokeParallel)
+	for _, r := range todo {
+		g.Go(func() error {
+			s.call(ctx, r)
+			return nil
+		})
+	}
+	_ = g.Wait()
+}
+
+// call makes one call, retrying temporary failures, and records the
+// outcome.
+func (s *Server) call(ctx context.Context, r revocation) {
+	kind := "disconnect"
+	if r.channel != "" {
+		kind = "unsubscribe"
+	}
+	delay := revokeBackoff
+	var err error
+	for attempt := 1; ; attempt++ {
+		if r.channel != "" {
+			err = s.revoker.Unsubscribe(ctx, r.channel, r.user)
+		} else {
+			err = s.revoker.Disconnect(ctx, r.user)
+		}
+		if err == nil || attempt == revokeAttempts || !centrifugo.Temporary(err) || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(delay):
+		}
+		delay *= 2
+	}
+	if err != nil {
+		s.metrics.Revocations.WithLabelValues(kind, "error").Inc()
+		s.log.Error("revocation failed", zap.String("kind", kind), zap.String("channel", r.channel),
+			zap.String("user", r.user), zap.Error(err))
+		return
+	}
+	s.metrics.Revocations.WithLabelValues(kind, "ok").Inc()
+	s.log.Debug("access revoked", zap.String("kind", kind), zap.String("channel", r.channel), zap.String("user", r.user))
+}
+
+// compile-time check that the Centrifugo client can revoke.
+var _ Revoker = (*centrifugo.Client)(nil)
+
+// compile-time checks of the other adapters.
+var (
+	_ Channels = (*registry.View)(nil)
+	_ Users    = (*users.Store)(nil)
+)
