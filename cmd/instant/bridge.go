@@ -57,7 +57,7 @@ func runBridge(ctx context.Context, args []string, env *Env) error {
 
 // serveBridge runs the bridge and its monitoring endpoints on nc until ctx
 // ends. static, when not nil, replaces the registry bucket.
-func serveBridge(ctx context.Context, s settings, static bridge.Registry, nc *natsConn, log *zap.Logger) error {
+func serveBridge(ctx context.Context, s settings, static *registry.View, nc *natsConn, log *zap.Logger) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	g, ctx := errgroup.WithContext(ctx)
@@ -89,7 +89,7 @@ func serveBridge(ctx context.Context, s settings, static bridge.Registry, nc *na
 
 // channelsFile returns the read-only registry of INSTANT_CHANNELS_FILE,
 // or nil when it is not set.
-func channelsFile(s settings) (bridge.Registry, error) {
+func channelsFile(s settings) (*registry.View, error) {
 	if s.ChannelsFile == "" {
 		return nil, nil
 	}

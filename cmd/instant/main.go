@@ -59,6 +59,10 @@ Usage:
   instant dev [--data DIR] [--nats-port N] [--centrifugo-port N]
                                        the whole stack on this machine
   instant bridge                       relay envelopes from NATS to Centrifugo
+  instant auth                         the login and token HTTP module
+  instant serve                        bridge and auth in one process
+  instant users add NAME [--groups g1,g2] [--staff] [--superuser] [--password-stdin]
+  instant users rm NAME | list [--json] | passwd NAME [--password-stdin]
   instant publish CHANNEL [MESSAGE] [--data JSON] [--event-class C] [--bucket B] [--wait]
   instant channels add NAME --level LEVEL [--groups g1,g2] [--inactive]
   instant channels rm NAME
@@ -79,6 +83,12 @@ func Run(ctx context.Context, args []string, env *Env) error {
 	switch cmd {
 	case "bridge":
 		return runBridge(ctx, rest, env)
+	case "auth":
+		return runAuth(ctx, rest, env, false)
+	case "serve":
+		return runAuth(ctx, rest, env, true)
+	case "users":
+		return runUsers(ctx, rest, env)
 	case "dev":
 		return runDev(ctx, rest, env)
 	case "publish":

@@ -45,10 +45,16 @@ func TestMain(m *testing.M) {
 // returns its exit status, stdout and stderr.
 func run(t *testing.T, environ map[string]string, args ...string) (int, string, string) {
 	t.Helper()
+	return runWithStdin(t, environ, "", args...)
+}
+
+// runWithStdin is run with stdin holding input.
+func runWithStdin(t *testing.T, environ map[string]string, input string, args ...string) (int, string, string) {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	env := &Env{
 		LookupEnv: func(k string) (string, bool) { v, ok := environ[k]; return v, ok },
-		Stdin:     strings.NewReader(""),
+		Stdin:     strings.NewReader(input),
 		Stdout:    &stdout,
 		Stderr:    &stderr,
 	}
@@ -376,5 +382,76 @@ func TestBridgeMonitoring(t *testing.T) {
 	s.cent.Stop(t)
 	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "centrifugo") {
 		t.Errorf("/readyz with Centrifugo stopped: %d %q, want 503 naming centrifugo", code, body)
+	}
+}
+
+// TestServeAndUsers runs `instant serve` (bridge and auth in one process),
+// adds a user with `instant users add --password-stdin`, logs in over HTTP
+// and checks the channels and tokens the user gets.
+func TestServeAndUsers(t *testing.T) {
+	s := newStack(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", stacktest.FreePort(t))
+	s.env["INSTANT_AUTH_ADDR"] = addr
+	s.env["CENTRIFUGO_HMAC_KEY"] = s.cent.HMACKey
+	if code, _, errOut := runWithStdin(t, s.env, "short\n", "users", "add", "bob", "--password-stdin"); code != 2 || !strings.Contains(errOut, "password") {
+		t.Errorf("users add with a short password: exit %d, %q; want 2 naming the password", code, errOut)
+	}
+	if code, out, errOut := runWithStdin(t, s.env, "correct horse\n", "users", "add", "bob", "--groups", "g1", "--password-stdin"); code != 0 {
+		t.Fatalf("users add: exit %d %s %s", code, out, errOut)
+	}
+	if _, out, _ := run(t, s.env, "users", "list"); !strings.Contains(out, "bob") || strings.Contains(out, "horse") {
+		t.Errorf("users list: %q", out)
+	}
+	if code, _, errOut := run(t, s.env, "users", "add", "eve"); code != 2 || !strings.Contains(errOut, "--password-stdin") {
+		t.Errorf("users add without a terminal: exit %d %q", code, errOut)
+	}
+	cmd := exec.Command(instantBin, "serve")
+	for k, v := range s.env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
+	waitReady(t, s)
+	login := func(password string) *http.Response {
+		t.Helper()
+		var resp *http.Response
+		waitFor(t, 10*time.Second, func() bool {
+			r, err := http.Post("http://"+addr+"/instant/login/", "application/json",
+				strings.NewReader(`{"username":"bob","password":"`+password+`"}`))
+			if err != nil {
+				return false
+			}
+			resp = r
+			return true
+		})
+		return resp
+	}
+	if resp := login("wrong password"); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("login with a wrong password: %d, want 403", resp.StatusCode)
+	}
+	resp := login("correct horse")
+	defer resp.Body.Close()
+	var body struct {
+		CSRF     string `json:"csrf_token"`
+		WSToken  string `json:"ws_token"`
+		Channels []struct{ Name, Level, Token string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("login: %d %v", resp.StatusCode, err)
+	}
+	var names []string
+	for _, c := range body.Channels {
+		names = append(names, c.Name)
+		if err := s.cent.TrySubscribe(t, "bob", c.Name, c.Token); err != nil {
+			t.Errorf("subscribing to %s with the issued token: %v", c.Name, err)
+		}
+	}
+	if got := strings.Join(names, ","); got != "$users,public" && got != "public,$users" {
+		t.Errorf("bob sees %s, want public and $users", got)
+	}
+	if body.WSToken == "" || body.CSRF == "" {
+		t.Errorf("login answer lacks ws_token or csrf_token: %+v", body)
 	}
 }

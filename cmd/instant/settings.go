@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/instanthq/instant"
+	"github.com/instanthq/instant/auth"
 	"github.com/instanthq/instant/bridge"
 )
 
@@ -19,7 +20,9 @@ type settings struct {
 	MetricsAddr    string
 	ChannelsFile   string
 	RequestTimeout time.Duration
+	AuthAddr       string
 	Bridge         bridge.Config
+	Auth           auth.Config
 }
 
 // apiURL is the Centrifugo HTTP API endpoint.
@@ -46,6 +49,14 @@ func loadSettings(lookup func(string) (string, bool)) (settings, error) {
 			ShutdownTimeout: r.duration("INSTANT_SHUTDOWN_TIMEOUT", 10*time.Second),
 		},
 		RequestTimeout: 10 * time.Second,
+		AuthAddr:       r.str("INSTANT_AUTH_ADDR", ":8001"),
+		Auth: auth.Config{
+			HMACKey:        r.str("CENTRIFUGO_HMAC_KEY", ""),
+			TokenTTL:       r.duration("INSTANT_TOKEN_TTL", auth.DefaultTokenTTL),
+			AllowedOrigins: splitList(r.str("INSTANT_ALLOWED_ORIGINS", "")),
+			IdentityKey:    r.str("INSTANT_IDENTITY_KEY", ""),
+			Anonymous:      r.oneOf("INSTANT_ANONYMOUS", "false", "true", "false") == "true",
+		},
 	}
 	host := r.str("CENTRIFUGO_HOST", "http://localhost")
 	port := r.positive("CENTRIFUGO_PORT", 8000)
@@ -60,6 +71,17 @@ func loadSettings(lookup func(string) (string, bool)) (settings, error) {
 func (s settings) requireAPIKey() error {
 	if s.APIKey == "" {
 		return usagef("CENTRIFUGO_API_KEY is required: set it to Centrifugo's http_api.key")
+	}
+	return nil
+}
+
+// requireAuth fails unless the auth settings are complete and valid.
+func (s *settings) requireAuth() error {
+	if s.Auth.HMACKey == "" {
+		return usagef("CENTRIFUGO_HMAC_KEY is required: set it to Centrifugo's client.token.hmac_secret_key")
+	}
+	if err := s.Auth.Validate(); err != nil {
+		return usagef("auth settings (CENTRIFUGO_HMAC_KEY, INSTANT_TOKEN_TTL, INSTANT_ALLOWED_ORIGINS, INSTANT_IDENTITY_KEY): %v", err)
 	}
 	return nil
 }

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/instanthq/instant/auth"
+	"github.com/instanthq/instant/centrifugo"
+	"github.com/instanthq/instant/monitor"
+	"github.com/instanthq/instant/registry"
+	"github.com/instanthq/instant/users"
+)
+
+// runAuth is `instant auth` (withBridge false) and `instant serve` (bridge
+// and auth in one process).
+func runAuth(ctx context.Context, args []string, env *Env, withBridge bool) error {
+	name := "auth"
+	if withBridge {
+		name = "serve"
+	}
+	pos, err := parseFlags(newFlags(name), args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs(name, pos, 0, 0); err != nil {
+		return err
+	}
+	s, err := loadSettings(env.LookupEnv)
+	if err != nil {
+		return err
+	}
+	if err := s.requireAPIKey(); err != nil {
+		return err
+	}
+	if err := s.requireAuth(); err != nil {
+		return err
+	}
+	static, err := channelsFile(s)
+	if err != nil {
+		return err
+	}
+	log := newLogger(env)
+	defer func() { _ = log.Sync() }()
+	nc, err := connectNATS(s.NATSURL, "instant "+name, log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	g, gctx := errgroup.WithContext(ctx)
+	if err := serveAuth(gctx, g, s, static, nc, log); err != nil {
+		return err
+	}
+	if withBridge {
+		g.Go(func() error { return serveBridge(gctx, s, static, nc, log) })
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	return nc.Drain()
+}
+
+// serveAuth starts the auth HTTP module (with its /metrics, /healthz and
+// /readyz) on INSTANT_AUTH_ADDR and its revocation loop in g.
+func serveAuth(ctx context.Context, g *errgroup.Group, s settings, static *registry.View, nc *natsConn, log *zap.Logger) error {
+	deps := auth.Deps{Log: log.Named("auth")}
+	if static != nil {
+		deps.Channels = static
+	} else {
+		store, err := openStore(ctx, nc)
+		if err != nil {
+			return err
+		}
+		if deps.Channels, err = store.Watch(ctx); err != nil {
+			return err
+		}
+		js, err := jetstream.New(nc.Conn)
+		if err != nil {
+			return err
+		}
+		if deps.Users, err = users.Open(ctx, js, users.DefaultBucket); err != nil {
+			return err
+		}
+	}
+	relay := centrifugo.New(centrifugo.Config{URL: s.apiURL(), Key: s.APIKey})
+	deps.Revoker = relay
+	reg := prometheus.NewRegistry()
+	deps.Metrics = auth.NewMetrics(reg)
+	srv, err := auth.New(s.Auth, deps)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/instant/", srv.Handler())
+	monitor.Register(mux, reg, natsCheck(nc.Conn),
+		monitor.Check{Name: "centrifugo", Func: relay.Ping},
+		monitor.Check{Name: "auth", Func: func(context.Context) error { return readyErr(srv.Ready()) }})
+	if err := serveHTTP(ctx, g, s.AuthAddr, "INSTANT_AUTH_ADDR", mux, log); err != nil {
+		return err
+	}
+	g.Go(func() error { return srv.Run(ctx) })
+	return nil
+}
+
+// errNotFollowing is the readiness error before the auth module follows
+// the registry and the user store.
+var errNotFollowing = errors.New("not yet following the registry and users")
+
+func readyErr(ready <-chan struct{}) error {
+	select {
+	case <-ready:
+		return nil
+	default:
+		return errNotFollowing
+	}
+}

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/term"
+
+	"github.com/instanthq/instant/users"
+)
+
+// runUsers is `instant users add|rm|list|passwd`.
+func runUsers(ctx context.Context, args []string, env *Env) error {
+	if len(args) == 0 {
+		return usagef("users: want add, rm, list or passwd")
+	}
+	switch sub, args := args[0], args[1:]; sub {
+	case "add":
+		return usersAdd(ctx, args, env)
+	case "rm":
+		return usersRm(ctx, args, env)
+	case "list":
+		return usersList(ctx, args, env)
+	case "passwd":
+		return usersPasswd(ctx, args, env)
+	default:
+		return usagef("users: unknown command %q (want add, rm, list or passwd)", sub)
+	}
+}
+
+// withUsers connects to NATS and runs f on the user store.
+func withUsers(ctx context.Context, env *Env, f func(*users.Store) error) error {
+	s, err := loadSettings(env.LookupEnv)
+	if err != nil {
+		return err
+	}
+	nc, err := connectNATS(s.NATSURL, "instant users", newLogger(env))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc.Conn)
+	if err != nil {
+		return err
+	}
+	store, err := users.Open(ctx, js, users.DefaultBucket)
+	if err != nil {
+		return fmt.Errorf("user store: %w (it needs JetStream)", err)
+	}
+	return f(store)
+}
+
+// userError makes invalid input a usage error.
+func userError(cmd string, err error) error {
+	for _, e := range []error{users.ErrBadUsername, users.ErrBadPassword, users.ErrBadGroup} {
+		if errors.Is(err, e) {
+			return usagef("%s: %v", cmd, err)
+		}
+	}
+	return fmt.Errorf("%s: %w", cmd, err)
+}
+
+func usersAdd(ctx context.Context, args []string, env *Env) error {
+	fs := newFlags("users add")
+	groups := fs.String("groups", "", "comma-separated groups")
+	staff := fs.Bool("staff", false, "staff member")
+	superuser := fs.Bool("superuser", false, "superuser")
+	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of stdin")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs("users add", pos, 1, 1); err != nil {
+		return err
+	}
+	u := users.User{Username: pos[0], Groups: splitList(*groups), Staff: *staff, Superuser: *superuser}
+	if err := users.ValidUsername(u.Username); err != nil {
+		return usagef("users add: %v", err)
+	}
+	password, err := readPassword(env, *fromStdin)
+	if err != nil {
+		return err
+	}
+	return withUsers(ctx, env, func(store *users.Store) error {
+		if err := store.Add(ctx, u, password); err != nil {
+			return userError("users add", err)
+		}
+		fmt.Fprintf(env.Stdout, "user %s added\n", u.Username)
+		return nil
+	})
+}
+
+func usersRm(ctx context.Context, args []string, env *Env) error {
+	pos, err := parseFlags(newFlags("users rm"), args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs("users rm", pos, 1, 1); err != nil {
+		return err
+	}
+	return withUsers(ctx, env, func(store *users.Store) error {
+		if err := store.Delete(ctx, pos[0]); err != nil {
+			return userError("users rm", err)
+		}
+		fmt.Fprintf(env.Stdout, "user %s removed\n", pos[0])
+		return nil
+	})
+}
+
+func usersList(ctx context.Context, args []string, env *Env) error {
+	fs := newFlags("users list")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs("users list", pos, 0, 0); err != nil {
+		return err
+	}
+	return withUsers(ctx, env, func(store *users.Store) error {
+		list, err := store.List(ctx)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			if list == nil {
+				list = []users.User{}
+			}
+			enc := json.NewEncoder(env.Stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(list)
+		}
+		w := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "USERNAME\tGROUPS\tSTAFF\tSUPERUSER")
+		for _, u := range list {
+			fmt.Fprintf(w, "%s\t%s\t%t\t%t\n", u.Username, joinOrDash(u.Groups), u.Staff, u.Superuser)
+		}
+		return w.Flush()
+	})
+}
+
+func usersPasswd(ctx context.Context, args []string, env *Env) error {
+	fs := newFlags("users passwd")
+	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of stdin")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs("users passwd", pos, 1, 1); err != nil {
+		return err
+	}
+	password, err := readPassword(env, *fromStdin)
+	if err != nil {
+		return err
+	}
+	return withUsers(ctx, env, func(store *users.Store) error {
+		if err := store.SetPassword(ctx, pos[0], password); err != nil {
+			return userError("users passwd", err)
+		}
+		fmt.Fprintf(env.Stdout, "password of %s changed; their sessions ended\n", pos[0])
+		return nil
+	})
+}
+
+// readPassword reads the first line of stdin, or asks twice on the
+// terminal. It never takes the password from the command line, where it
+// would land in shell history.
+func readPassword(env *Env, fromStdin bool) (string, error) {
+	if fromStdin {
+		line, err := bufio.NewReader(env.Stdin).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", err
+		}
+		if p := strings.TrimRight(line, "\r\n"); p != "" {
+			if err := users.ValidPassword(p); err != nil {
+				return "", usagef("%v", err)
+			}
+			return p, nil
+		}
+		return "", usagef("--password-stdin: stdin is empty")
+	}
+	f, ok := env.Stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return "", usagef("no terminal to ask the password on: use --password-stdin")
+	}
+	var answers [2]string
+	for i, prompt := range []string{"Password: ", "Password (again): "} {
+		fmt.Fprint(env.Stderr, prompt)
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(env.Stderr)
+		if err != nil {
+			return "", err
+		}
+		answers[i] = string(b)
+	}
+	if answers[0] != answers[1] {
+		return "", usagef("the passwords differ")
+	}
+	return answers[0], nil
+}
