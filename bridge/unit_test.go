@@ -153,14 +153,21 @@ func runCore(t *testing.T, relay Relay) (*nats.Conn, *Metrics) {
 			t.Error(err)
 		}
 	})
+	waitService(t, nc)
+	return nc, m
+}
+
+// waitService waits until a bridge's request service answers, which it
+// does once its streams and subscriptions exist.
+func waitService(t *testing.T, nc *nats.Conn) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		if msg, err := nc.Request("$SRV.PING.instant", nil, 100*time.Millisecond); err == nil && len(msg.Data) > 0 {
-			return nc, m
+			return
 		}
 	}
 	t.Fatal("bridge did not start")
-	return nil, nil
 }
 
 func request(t *testing.T, nc *nats.Conn) Reply {
@@ -225,5 +232,69 @@ func TestPermanentFailuresAreRejected(t *testing.T) {
 				t.Errorf("rejected metric = %v, want 1", got)
 			}
 		})
+	}
+}
+
+// TestRedeliveryLimit hands a message back twice (a worker stopped while
+// Centrifugo failed); the next worker dead-letters it as redelivery_limit.
+func TestRedeliveryLimit(t *testing.T) {
+	srv := stacktest.NATS(t)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	dead, err := nc.SubscribeSync("instant.dead")
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := registry.Static([]instant.Channel{{Name: "public", Level: instant.LevelPublic, Active: true}})
+	cfg := Config{MaxDeliver: 1, RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond, ShutdownTimeout: 100 * time.Millisecond}
+	run := func(relay Relay) (stop func()) {
+		b, err := New(nc, view, relay, cfg, zaptest.NewLogger(t), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- b.Run(ctx) }()
+		waitService(t, nc)
+		return func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	failing := &fakeRelay{}
+	for range 10000 {
+		failing.script = append(failing.script, &centrifugo.StatusError{Status: 503})
+	}
+	stop := run(failing)
+	if err := nc.Publish("instant.publish.public", []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		failing.mu.Lock()
+		calls := failing.calls
+		failing.mu.Unlock()
+		if calls > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the message never reached the relay")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	stop = run(&fakeRelay{})
+	defer stop()
+	msg, err := dead.NextMsg(10 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := msg.Header.Get(HeaderError); got != string(instant.CodeRedeliveryLimit) {
+		t.Errorf("Instant-Error = %q, want redelivery_limit", got)
 	}
 }
