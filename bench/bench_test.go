@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/instanthq/instant/bridge"
+	"github.com/instanthq/instant/internal/stacktest"
 )
 
 // Every throughput benchmark relays -msgs messages over -channels channels
@@ -209,7 +210,7 @@ func benchCore(b *testing.B, batchSize int, wrap relayWrapper) {
 	s.startCentrifugo(b, nil)
 	s.startBridgeWith(b, bridge.Config{Mode: bridge.ModeCore, BatchSize: batchSize}, wrap.on(s))
 	s.waitBridge(b)
-	pub := connect(b, s.natsURL)
+	pub := stacktest.Connect(b, s.natsURL)
 	n, seq := *flagMsgs, 0
 	var runs []run
 	for range b.N {
@@ -295,7 +296,7 @@ func BenchmarkLatency(b *testing.B) {
 			s.startCentrifugo(b, nil)
 			s.startBridge(b, bridge.Config{Mode: mode})
 			s.waitBridge(b)
-			pub := connect(b, s.natsURL)
+			pub := stacktest.Connect(b, s.natsURL)
 			s.measureLatency(b, n, rate, func(seq int, ch string) error {
 				return pub.Publish("instant.publish."+ch, envelope(seq))
 			})

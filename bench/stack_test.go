@@ -123,7 +123,7 @@ func newStack(b *testing.B, withNATS bool) *stack {
 	if withNATS {
 		srv := stacktest.NATS(b)
 		s.natsURL = srv.ClientURL()
-		s.nc = connect(b, s.natsURL)
+		s.nc = stacktest.Connect(b, s.natsURL)
 		var err error
 		if s.js, err = jetstream.New(s.nc); err != nil {
 			b.Fatal(err)
@@ -140,16 +140,6 @@ func (s *stack) startCentrifugo(b *testing.B, extra map[string]any) {
 	s.cent = stacktest.StartCentrifugo(b, stacktest.CentrifugoOptions{Extra: extra, HistorySize: history})
 	s.api = newGocent(s.cent)
 	s.proc = newProcs()
-}
-
-func connect(tb testing.TB, url string) *nats.Conn {
-	tb.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(nc.Close)
-	return nc
 }
 
 // newGocent returns a gocent client with the same HTTP settings as
@@ -256,7 +246,7 @@ func (s *stack) startBridgeWith(b *testing.B, cfg bridge.Config, wrap func(bridg
 	for i, name := range s.channels {
 		chs[i] = instant.Channel{Name: name, Level: instant.LevelPublic, Active: true}
 	}
-	nc := connect(b, s.natsURL)
+	nc := stacktest.Connect(b, s.natsURL)
 	var relay bridge.Relay = centrifugo.New(centrifugo.Config{URL: s.cent.APIURL, Key: s.cent.APIKey})
 	if wrap != nil {
 		relay = wrap(relay)

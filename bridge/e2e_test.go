@@ -47,7 +47,7 @@ func newStack(t *testing.T) *stack {
 	srv := stacktest.NATS(t)
 	s := &stack{natsURL: srv.ClientURL()}
 	s.cent = stacktest.StartCentrifugo(t, stacktest.CentrifugoOptions{Namespaces: []string{"ns"}})
-	s.nc = connect(t, s.natsURL)
+	s.nc = stacktest.Connect(t, s.natsURL)
 	var err error
 	if s.js, err = jetstream.New(s.nc); err != nil {
 		t.Fatal(err)
@@ -64,16 +64,6 @@ func newStack(t *testing.T) *stack {
 	return s
 }
 
-func connect(t *testing.T, url string) *nats.Conn {
-	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	return nc
-}
-
 // worker is a bridge running in this process.
 type worker struct {
 	relayed func() int
@@ -84,7 +74,7 @@ type worker struct {
 // or stop is called.
 func (s *stack) startBridge(t *testing.T, cfg bridge.Config) *worker {
 	t.Helper()
-	nc := connect(t, s.natsURL)
+	nc := stacktest.Connect(t, s.natsURL)
 	relay := &countingRelay{Relay: centrifugo.New(centrifugo.Config{URL: s.cent.APIURL, Key: s.cent.APIKey})}
 	b, err := bridge.New(nc, s.view, relay, cfg, zaptest.NewLogger(t), nil)
 	if err != nil {

@@ -133,11 +133,7 @@ func (f *fakeRelay) Publish(_ context.Context, pubs []centrifugo.Publish) ([]cen
 func runCore(t *testing.T, relay Relay) (*nats.Conn, *Metrics) {
 	t.Helper()
 	srv := stacktest.NATS(t)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := stacktest.Connect(t, srv.ClientURL())
 	m := NewMetrics(nil)
 	view := registry.Static([]instant.Channel{{Name: "public", Level: instant.LevelPublic, Active: true}})
 	b, err := New(nc, view, relay, Config{Mode: ModeCore, RetryMin: time.Millisecond, RetryMax: 5 * time.Millisecond}, zaptest.NewLogger(t), m)
@@ -239,11 +235,7 @@ func TestPermanentFailuresAreRejected(t *testing.T) {
 // Centrifugo failed); the next worker dead-letters it as redelivery_limit.
 func TestRedeliveryLimit(t *testing.T) {
 	srv := stacktest.NATS(t)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := stacktest.Connect(t, srv.ClientURL())
 	dead, err := nc.SubscribeSync("instant.dead")
 	if err != nil {
 		t.Fatal(err)

@@ -27,11 +27,7 @@ const password = "correct horse"
 func newStore(t *testing.T, opts ...users.Option) (*users.Store, jetstream.KeyValue) {
 	t.Helper()
 	srv := stacktest.NATS(t)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := stacktest.Connect(t, srv.ClientURL())
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)

@@ -133,11 +133,7 @@ func newStack(t *testing.T) *stack {
 	t.Helper()
 	srv := stacktest.NATS(t)
 	cent := stacktest.StartCentrifugo(t, stacktest.CentrifugoOptions{})
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := stacktest.Connect(t, srv.ClientURL())
 	s := &stack{nc: nc, cent: cent, env: map[string]string{
 		"NATS_URL":             srv.ClientURL(),
 		"CENTRIFUGO_HOST":      "http://127.0.0.1",

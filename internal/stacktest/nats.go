@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 )
 
 // NATS starts an in-process nats-server on 127.0.0.1 with a random port
@@ -67,4 +68,16 @@ func Port(tb testing.TB, s *server.Server) int {
 		tb.Fatalf("stacktest: nats server address %v is not TCP", addr)
 	}
 	return tcp.Port
+}
+
+// Connect connects to the NATS server at url and closes the connection at
+// cleanup.
+func Connect(tb testing.TB, url string) *nats.Conn {
+	tb.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		tb.Fatalf("stacktest: connect to %s: %v", url, err)
+	}
+	tb.Cleanup(nc.Close)
+	return nc
 }

@@ -138,11 +138,7 @@ func goroutines() int {
 
 func testStack(t *testing.T) (lastPID int) {
 	ns := NATS(t)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := Connect(t, ns.ClientURL())
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
@@ -374,11 +370,7 @@ func TestNATSWithStoreKeepsData(t *testing.T) {
 	if got := Port(t, s2); got != port {
 		t.Fatalf("restarted on port %d, want %d", got, port)
 	}
-	nc2, err := nats.Connect(s2.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc2.Close)
+	nc2 := Connect(t, s2.ClientURL())
 	js2, err := jetstream.New(nc2)
 	if err != nil {
 		t.Fatal(err)
