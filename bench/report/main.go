@@ -257,6 +257,20 @@ func (r *results) print(w *writer) {
 
 	r.printSweep(w, b, defBatch)
 	r.printLatency(w)
+	r.printGetToken(w)
+}
+
+// printGetToken prints the auth module's get_token load figures.
+func (r *results) printGetToken(w *writer) {
+	const name = "BenchmarkGetToken"
+	rate := summarize(r.series(name, "tokens/s"))
+	if rate.n == 0 {
+		return
+	}
+	p50, p99 := summarize(r.series(name, "p50-ms")), summarize(r.series(name, "p99-ms"))
+	w.printf("\nauth get_token, 20 channels per user (21 tokens per answer), 8 concurrent clients, `instant auth` in its own process\n")
+	w.printf("  answers/s %8.0f [%.0f–%.0f]   p50 %.2f ms [%.2f–%.2f]   p99 %.2f ms [%.2f–%.2f]\n",
+		rate.med, rate.lo, rate.hi, p50.med, p50.lo, p50.hi, p99.med, p99.lo, p99.hi)
 }
 
 func or(s, def string) string {
