@@ -17,7 +17,7 @@ import (
 	"strings"
 
 	"github.com/instanthq/instant"
-	"github.com/nats-io/nats.go"
+	"github.com/instanthq/instant/kvview"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -53,23 +53,12 @@ func Open(ctx context.Context, js jetstream.JetStream, bucket string) (*Store, e
 	if bucket == "" {
 		bucket = DefaultBucket
 	}
-	kv, err := js.KeyValue(ctx, bucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      bucket,
-			Description: "instant channel registry",
-			History:     1,
-			Storage:     jetstream.FileStorage,
-		})
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			// Created by another process meanwhile.
-			kv, err = js.KeyValue(ctx, bucket)
-		}
-	}
-	if errors.Is(err, nats.ErrNoResponders) {
-		// What a server without JetStream answers, as in js.AccountInfo.
-		return nil, fmt.Errorf("registry: open bucket %q: %w: %w", bucket, jetstream.ErrJetStreamNotEnabled, err)
-	}
+	kv, err := kvview.OpenBucket(ctx, js, jetstream.KeyValueConfig{
+		Bucket:      bucket,
+		Description: "instant channel registry",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("registry: open bucket %q: %w", bucket, err)
 	}
@@ -217,7 +206,7 @@ func (s *Store) entries(ctx context.Context) (map[string][]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry: list: %w", err)
 	}
-	defer stopWatcher(w)
+	defer kvview.StopWatcher(w)
 	m := make(map[string][]byte)
 	for {
 		select {
@@ -250,109 +239,15 @@ func (s *Store) entries(ctx context.Context) (map[string][]byte, error) {
 // View, so that a broken entry never keeps an old definition alive. An
 // absent "active" field counts as true, as in a channels file.
 func (s *Store) Watch(ctx context.Context) (*View, error) {
-	w, err := s.kv.WatchAll(ctx)
+	v, err := kvview.Watch(ctx, s.kv, kvview.Codec[instant.Channel]{
+		Name:   NameOfKey,
+		Decode: decodeEntry,
+		Equal:  channelEqual,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("registry: watch: %w", err)
 	}
-	m := make(map[string]instant.Channel)
-	for loaded := false; !loaded; {
-		select {
-		case <-ctx.Done():
-			stopWatcher(w)
-			return nil, fmt.Errorf("registry: watch: %w", ctx.Err())
-		case e, ok := <-w.Updates():
-			switch {
-			case !ok:
-				stopWatcher(w)
-				return nil, errors.New("registry: watch: closed before the initial state was loaded")
-			case e == nil:
-				loaded = true
-			default:
-				if u, ok := toUpdate(e); ok && u.present {
-					m[u.name] = u.channel
-				} else if ok {
-					delete(m, u.name)
-				}
-			}
-		}
-	}
-	v := newView(m)
-	go follow(ctx, w, v)
-	return v, nil
-}
-
-// maxBatch bounds how many queued updates follow applies as one snapshot.
-const maxBatch = 256
-
-// follow applies the watcher's updates to v until ctx ends or the watcher
-// closes. Updates already queued are applied together, so a burst costs
-// one copy of the registry, not one per update.
-func follow(ctx context.Context, w jetstream.KeyWatcher, v *View) {
-	defer v.end()
-	defer stopWatcher(w)
-	ups := make([]update, 0, maxBatch)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case e, ok := <-w.Updates():
-			if !ok {
-				return
-			}
-			ups = appendUpdate(ups[:0], e)
-		more:
-			for len(ups) < maxBatch {
-				select {
-				case e, ok := <-w.Updates():
-					if !ok {
-						break more
-					}
-					ups = appendUpdate(ups, e)
-				default:
-					break more
-				}
-			}
-			if len(ups) > 0 {
-				v.apply(ups)
-			}
-		}
-	}
-}
-
-func appendUpdate(ups []update, e jetstream.KeyValueEntry) []update {
-	if e == nil {
-		return ups
-	}
-	if u, ok := toUpdate(e); ok {
-		ups = append(ups, u)
-	}
-	return ups
-}
-
-// toUpdate turns a watched entry into an update; ok is false when its key
-// is not a channel's.
-func toUpdate(e jetstream.KeyValueEntry) (u update, ok bool) {
-	name, err := NameOfKey(e.Key())
-	if err != nil {
-		return update{}, false
-	}
-	if e.Operation() != jetstream.KeyValuePut {
-		return update{name: name}, true
-	}
-	c, err := decodeEntry(e.Key(), e.Value())
-	if err != nil {
-		return update{name: name}, true
-	}
-	return update{name: name, channel: c, present: true}, true
-}
-
-// stopWatcher stops w and drains its updates until they are closed, so
-// that the subscription's delivery goroutine, which may be blocked on a
-// full updates channel, can exit.
-func stopWatcher(w jetstream.KeyWatcher) {
-	_ = w.Stop()
-	for range w.Updates() {
-	}
+	return &View{v}, nil
 }
 
 // wireChannel is the stored JSON of a channel. Active is a pointer so that

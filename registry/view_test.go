@@ -71,87 +71,6 @@ func TestStaticDuplicateLastWins(t *testing.T) {
 	}
 }
 
-// TestSubscriberMerge checks how changes waiting for a slow reader merge.
-func TestSubscriberMerge(t *testing.T) {
-	a1 := &instant.Channel{Name: "a", Level: instant.LevelPublic, Active: true}
-	a2 := &instant.Channel{Name: "a", Level: instant.LevelPublic, Active: false}
-	a3 := &instant.Channel{Name: "a", Level: instant.LevelPublic, Active: true, Groups: []string{"g"}}
-	b1 := &instant.Channel{Name: "b", Level: instant.LevelPublic, Active: true}
-	c1 := &instant.Channel{Name: "c", Level: instant.LevelPublic, Active: true}
-
-	tests := []struct {
-		name string
-		add  [][]Change
-		want []Change
-	}{
-		{
-			name: "distinct names keep their order",
-			add:  [][]Change{{{Name: "b", New: b1}}, {{Name: "a", New: a1}, {Name: "c", New: c1}}},
-			want: []Change{{Name: "b", New: b1}, {Name: "a", New: a1}, {Name: "c", New: c1}},
-		},
-		{
-			name: "same name merges first Old with last New",
-			add:  [][]Change{{{Name: "a", Old: a1, New: a2}}, {{Name: "b", New: b1}}, {{Name: "a", Old: a2, New: a3}}},
-			want: []Change{{Name: "a", Old: a1, New: a3}, {Name: "b", New: b1}},
-		},
-		{
-			name: "add then delete cancels out",
-			add:  [][]Change{{{Name: "a", New: a1}, {Name: "b", New: b1}}, {{Name: "a", Old: a1}}},
-			want: []Change{{Name: "b", New: b1}},
-		},
-		{
-			name: "deactivate then reactivate cancels out",
-			add:  [][]Change{{{Name: "a", Old: a1, New: a2}}, {{Name: "a", Old: a2, New: a1}}, {{Name: "c", New: c1}}},
-			want: []Change{{Name: "c", New: c1}},
-		},
-		{
-			name: "no-op change is dropped",
-			add:  [][]Change{{{Name: "a", Old: a1, New: a1}, {Name: "b"}}},
-			want: nil,
-		},
-		{
-			name: "delete then re-add with other value",
-			add:  [][]Change{{{Name: "a", Old: a1}}, {{Name: "a", New: a3}}},
-			want: []Change{{Name: "a", Old: a1, New: a3}},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := &subscriber{pending: make(map[string]*Change), wake: make(chan struct{}, 1)}
-			for _, cs := range tt.add {
-				s.add(cs)
-			}
-			var got []Change
-			for {
-				c, ok := s.next()
-				if !ok {
-					break
-				}
-				got = append(got, c)
-			}
-			if len(got) != len(tt.want) {
-				t.Fatalf("got %d changes %s, want %d %s", len(got), fmtChanges(got), len(tt.want), fmtChanges(tt.want))
-			}
-			for i := range got {
-				if got[i].Name != tt.want[i].Name || !sameChannel(got[i].Old, tt.want[i].Old) || !sameChannel(got[i].New, tt.want[i].New) {
-					t.Errorf("change %d = %s, want %s", i, fmtChanges(got[i:i+1]), fmtChanges(tt.want[i:i+1]))
-				}
-			}
-			if len(s.order) != 0 || len(s.pending) != 0 {
-				t.Errorf("queue not empty after draining: order %v, pending %d", s.order, len(s.pending))
-			}
-		})
-	}
-}
-
-func fmtChanges(cs []Change) string {
-	s := "["
-	for _, c := range cs {
-		s += fmt.Sprintf("{%s %v -> %v}", c.Name, c.Old, c.New)
-	}
-	return s + "]"
-}
-
 func BenchmarkViewLookup(b *testing.B) {
 	chs := make([]instant.Channel, 1000)
 	for i := range chs {
@@ -167,4 +86,12 @@ func BenchmarkViewLookup(b *testing.B) {
 			i++
 		}
 	})
+}
+
+func fmtChanges(cs []Change) string {
+	s := "["
+	for _, c := range cs {
+		s += fmt.Sprintf("{%s %v -> %v}", c.Name, c.Old, c.New)
+	}
+	return s + "]"
 }

@@ -21,10 +21,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/instanthq/instant/kvview"
 	"github.com/instanthq/instant/registry"
 )
 
@@ -72,22 +72,12 @@ func Open(ctx context.Context, js jetstream.JetStream, bucket string, opts ...Op
 	if bucket == "" {
 		bucket = DefaultBucket
 	}
-	kv, err := js.KeyValue(ctx, bucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket:      bucket,
-			Description: "instant users",
-			History:     1,
-			Storage:     jetstream.FileStorage,
-		})
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			// Created by another process meanwhile.
-			kv, err = js.KeyValue(ctx, bucket)
-		}
-	}
-	if errors.Is(err, nats.ErrNoResponders) {
-		return nil, fmt.Errorf("users: open bucket %q: %w: %w", bucket, jetstream.ErrJetStreamNotEnabled, err)
-	}
+	kv, err := kvview.OpenBucket(ctx, js, jetstream.KeyValueConfig{
+		Bucket:      bucket,
+		Description: "instant users",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("users: open bucket %q: %w", bucket, err)
 	}
@@ -312,7 +302,7 @@ func (s *Store) List(ctx context.Context) ([]User, error) {
 	if err != nil {
 		return nil, fmt.Errorf("users: list: %w", err)
 	}
-	defer stopWatcher(w)
+	defer kvview.StopWatcher(w)
 	var us []User
 	for {
 		select {
@@ -385,12 +375,4 @@ func decodeEntry(key string, value []byte) (record, error) {
 		return record{}, fmt.Errorf("%w %q: no password hash or epoch", ErrBadEntry, name)
 	}
 	return r, nil
-}
-
-// stopWatcher stops w and drains its updates until they are closed, so
-// that the subscription's delivery goroutine can exit.
-func stopWatcher(w jetstream.KeyWatcher) {
-	_ = w.Stop()
-	for range w.Updates() {
-	}
 }
