@@ -17,54 +17,6 @@ import (
 	"github.com/instanthq/instant/users"
 )
 
-// runAuth is `instant auth` (withBridge false) and `instant serve` (bridge
-// and auth in one process).
-func runAuth(ctx context.Context, args []string, env *Env, withBridge bool) error {
-	name := "auth"
-	if withBridge {
-		name = "serve"
-	}
-	pos, err := parseFlags(newFlags(name), args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(name, pos, 0, 0); err != nil {
-		return err
-	}
-	s, err := loadSettings(env.LookupEnv)
-	if err != nil {
-		return err
-	}
-	if err := s.requireAPIKey(); err != nil {
-		return err
-	}
-	if err := s.requireAuth(); err != nil {
-		return err
-	}
-	static, err := channelsFile(s)
-	if err != nil {
-		return err
-	}
-	log := newLogger(env)
-	defer func() { _ = log.Sync() }()
-	nc, err := connectNATS(s.NATSURL, "instant "+name, log)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	g, gctx := errgroup.WithContext(ctx)
-	if err := serveAuth(gctx, g, s, static, nc, log); err != nil {
-		return err
-	}
-	if withBridge {
-		g.Go(func() error { return serveBridge(gctx, s, static, nc, log) })
-	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
-	return nc.Drain()
-}
-
 // serveAuth starts the auth HTTP module (with its /metrics, /healthz and
 // /readyz) on INSTANT_AUTH_ADDR and its revocation loop in g.
 func serveAuth(ctx context.Context, g *errgroup.Group, s settings, static *registry.View, nc *natsConn, log *zap.Logger) error {

@@ -21,40 +21,6 @@ import (
 	"github.com/instanthq/instant/registry"
 )
 
-// runBridge is `instant bridge`: relay until ctx ends.
-func runBridge(ctx context.Context, args []string, env *Env) error {
-	fs := newFlags("bridge")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs("bridge", pos, 0, 0); err != nil {
-		return err
-	}
-	s, err := loadSettings(env.LookupEnv)
-	if err != nil {
-		return err
-	}
-	if err := s.requireAPIKey(); err != nil {
-		return err
-	}
-	static, err := channelsFile(s)
-	if err != nil {
-		return err
-	}
-	log := newLogger(env)
-	defer func() { _ = log.Sync() }()
-	nc, err := connectNATS(s.NATSURL, "instant bridge", log)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	if err := serveBridge(ctx, s, static, nc, log); err != nil {
-		return err
-	}
-	return nc.Drain()
-}
-
 // serveBridge runs the bridge and its monitoring endpoints on nc until ctx
 // ends. static, when not nil, replaces the registry bucket.
 func serveBridge(ctx context.Context, s settings, static *registry.View, nc *natsConn, log *zap.Logger) error {

@@ -82,11 +82,11 @@ func Run(ctx context.Context, args []string, env *Env) error {
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "bridge":
-		return runBridge(ctx, rest, env)
+		return runService(ctx, cmd, rest, env, true, false)
 	case "auth":
-		return runAuth(ctx, rest, env, false)
+		return runService(ctx, cmd, rest, env, false, true)
 	case "serve":
-		return runAuth(ctx, rest, env, true)
+		return runService(ctx, cmd, rest, env, true, true)
 	case "users":
 		return runUsers(ctx, rest, env)
 	case "dev":
