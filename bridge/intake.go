@@ -137,16 +137,18 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 
 // awaitOrphans keeps per-channel order across a crash: when the consumer
 // has messages that a worker which died still held (acks pending, no other
-// worker pulling), it waits one ack wait so that JetStream redelivers them
-// before any newer message.
+// worker pulling), it waits one ack wait and a margin so that JetStream
+// redelivers them before any newer message.
 func (b *Bridge) awaitOrphans(ctx context.Context, cons jetstream.Consumer) {
 	info, err := cons.Info(ctx)
 	if err != nil || info.NumAckPending == 0 || info.NumWaiting > 0 {
 		return
 	}
+	// The server notices expired acks on its own timer: leave it a margin.
+	wait := info.Config.AckWait + max(time.Second, info.Config.AckWait/4)
 	b.log.Info("waiting for the messages of a stopped worker to be redelivered first",
-		zap.Int("pending", info.NumAckPending), zap.Duration("ack_wait", info.Config.AckWait))
-	sleep(ctx, info.Config.AckWait)
+		zap.Int("pending", info.NumAckPending), zap.Duration("wait", wait))
+	sleep(ctx, wait)
 }
 
 // pull fetches as many messages as the queue has room for, so that every

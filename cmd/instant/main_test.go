@@ -166,7 +166,7 @@ func (s *stack) startBridge(t *testing.T) *exec.Cmd {
 	}
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
-		_, _ = cmd.Process.Wait()
+		_ = cmd.Wait() // also waits for the log copy; fails harmlessly if already waited
 		if t.Failed() {
 			t.Logf("bridge log:\n%s", logs.String())
 		}
@@ -277,7 +277,7 @@ func TestBridgeKilledNothingLost(t *testing.T) {
 	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	_, _ = first.Process.Wait()
+	_ = first.Wait()
 	s.publishN(t, "public", n/2, n)
 	s.startBridge(t)
 	assertAllRelayed(t, sub, n)
