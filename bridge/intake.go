@@ -1,9 +1,11 @@
 package bridge
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -71,8 +73,7 @@ func (b *Bridge) startJetStream(ctx context.Context) (func(context.Context), err
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		b.awaitOrphans(ctx, cons)
-		b.pull(ctx, cons)
+		b.pull(ctx, cons, b.awaitOrphans(ctx, cons))
 	}()
 	return func(waitCtx context.Context) {
 		select {
@@ -139,28 +140,32 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 // has messages that a worker which died still held (acks pending, no other
 // worker pulling), it waits one ack wait and a margin so that JetStream
 // redelivers them before any newer message.
-func (b *Bridge) awaitOrphans(ctx context.Context, cons jetstream.Consumer) {
+// It reports whether it waited.
+func (b *Bridge) awaitOrphans(ctx context.Context, cons jetstream.Consumer) bool {
 	info, err := cons.Info(ctx)
 	if err != nil || info.NumAckPending == 0 || info.NumWaiting > 0 {
-		return
+		return false
 	}
 	// The server notices expired acks on its own timer: leave it a margin.
 	wait := info.Config.AckWait + max(time.Second, info.Config.AckWait/4)
 	b.log.Info("waiting for the messages of a stopped worker to be redelivered first",
 		zap.Int("pending", info.NumAckPending), zap.Duration("wait", wait))
-	sleep(ctx, wait)
+	return sleep(ctx, wait)
 }
 
 // pull fetches as many messages as the queue has room for, so that every
-// message the worker holds is one it can mark in progress.
-func (b *Bridge) pull(ctx context.Context, cons jetstream.Consumer) {
+// message the worker holds is one it can mark in progress. With sortFirst
+// the first batch is relayed in stream order: the redeliveries of a crashed
+// worker come back in the order their acks expired.
+func (b *Bridge) pull(ctx context.Context, cons jetstream.Consumer, sortFirst bool) {
 	failures := 0
 	for {
 		room := b.queue.waitRoom(ctx)
 		if room == 0 {
 			return
 		}
-		err := b.fetch(ctx, cons, room)
+		err := b.fetch(ctx, cons, room, sortFirst)
+		sortFirst = false
 		if err == nil || errors.Is(err, nats.ErrTimeout) || ctx.Err() != nil {
 			failures = 0
 			continue
@@ -176,15 +181,36 @@ func (b *Bridge) pull(ctx context.Context, cons jetstream.Consumer) {
 // fetch runs one pull request for up to n messages. It is not cut short
 // when ctx ends: what arrives then is handed straight back (nak), so that
 // it is redelivered at once, ahead of newer messages.
-func (b *Bridge) fetch(ctx context.Context, cons jetstream.Consumer, n int) error {
+// With sorted it collects the whole batch and handles it in stream order.
+func (b *Bridge) fetch(ctx context.Context, cons jetstream.Consumer, n int, sorted bool) error {
 	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(fetchWait))
 	if err != nil {
 		return err
 	}
+	if !sorted {
+		for m := range batch.Messages() {
+			b.handleJetStream(ctx, m)
+		}
+		return batch.Error()
+	}
+	var msgs []jetstream.Msg
 	for m := range batch.Messages() {
+		msgs = append(msgs, m)
+	}
+	slices.SortStableFunc(msgs, func(x, y jetstream.Msg) int { return cmp.Compare(streamSeq(x), streamSeq(y)) })
+	for _, m := range msgs {
 		b.handleJetStream(ctx, m)
 	}
 	return batch.Error()
+}
+
+// streamSeq is m's stream sequence, 0 when its metadata is unreadable.
+func streamSeq(m jetstream.Msg) uint64 {
+	meta, err := m.Metadata()
+	if err != nil {
+		return 0
+	}
+	return meta.Sequence.Stream
 }
 
 func (b *Bridge) handleJetStream(ctx context.Context, m jetstream.Msg) {
