@@ -273,7 +273,7 @@ func (s *stack) waitBridge(b *testing.B) {
 	b.Helper()
 	deadline := time.Now().Add(setupTimeout)
 	for time.Now().Before(deadline) {
-		if m, err := s.nc.Request("$SRV.PING.instant", nil, 200*time.Millisecond); err == nil && len(m.Data) > 0 {
+		if m, err := s.nc.Request("$SRV.INFO.instant", nil, 200*time.Millisecond); err == nil && strings.Contains(string(m.Data), "request-channel") {
 			return
 		}
 	}

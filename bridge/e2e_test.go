@@ -100,8 +100,8 @@ func waitBridge(t *testing.T, nc *nats.Conn, cfg bridge.Config) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		msg, err := nc.Request("$SRV.PING.instant", nil, 200*time.Millisecond)
-		if err == nil && len(msg.Data) > 0 {
+		msg, err := nc.Request("$SRV.INFO.instant", nil, 200*time.Millisecond)
+		if err == nil && strings.Contains(string(msg.Data), "request-channel") {
 			return
 		}
 	}

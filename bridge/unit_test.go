@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -159,7 +160,7 @@ func waitService(t *testing.T, nc *nats.Conn) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		if msg, err := nc.Request("$SRV.PING.instant", nil, 100*time.Millisecond); err == nil && len(msg.Data) > 0 {
+		if msg, err := nc.Request("$SRV.INFO.instant", nil, 100*time.Millisecond); err == nil && strings.Contains(string(msg.Data), "request-channel") {
 			return
 		}
 	}

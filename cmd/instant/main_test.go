@@ -256,7 +256,7 @@ func waitReady(t *testing.T, s *stack) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if m, err := s.nc.Request("$SRV.PING.instant", nil, 200*time.Millisecond); err == nil && len(m.Data) > 0 {
+		if m, err := s.nc.Request("$SRV.INFO.instant", nil, 200*time.Millisecond); err == nil && strings.Contains(string(m.Data), "request-channel") {
 			return
 		}
 	}
