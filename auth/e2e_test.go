@@ -2,7 +2,6 @@ package auth_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -94,20 +93,7 @@ func startStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- server.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	select {
-	case <-server.Ready():
-	case <-time.After(10 * time.Second):
-		t.Fatal("auth server not following the stores within 10s")
-	}
+	runServer(t, ctx, server)
 	hs := httptest.NewServer(server.Handler())
 	t.Cleanup(hs.Close)
 	s.url = hs.URL

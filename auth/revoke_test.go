@@ -106,20 +106,7 @@ func TestRunRevokes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	select {
-	case <-srv.Ready():
-	case <-time.After(5 * time.Second):
-		t.Fatal("Run not ready within 5s")
-	}
+	runServer(t, ctx, srv)
 
 	// An identity-JWT user in group1 gets tokens.
 	tok := signIdentity(t, jwt.SigningMethodHS256, identityKey, jwt.MapClaims{"sub": "ext", "groups": []string{"group1"}, "exp": time.Now().Add(time.Hour).Unix()})
@@ -234,5 +221,25 @@ func TestNewRefuses(t *testing.T) {
 	}
 	if _, err := auth.New(auth.Config{HMACKey: "k"}, auth.Deps{}); err == nil {
 		t.Error("no channels accepted")
+	}
+}
+
+// runServer runs srv's revocation loop until the test ends and waits
+// until it follows the stores.
+func runServer(t *testing.T, ctx context.Context, srv *auth.Server) {
+	t.Helper()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	select {
+	case <-srv.Ready():
+	case <-time.After(10 * time.Second):
+		t.Fatal("auth server not following the stores within 10s")
 	}
 }
