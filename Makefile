@@ -9,6 +9,7 @@ BIN := $(CURDIR)/bin
 CENTRIFUGO_VERSION := v6.9.1
 NATSCLI_VERSION := v0.5.0
 STATICCHECK_VERSION := v0.8.2
+NATS_SERVER_VERSION = $(shell go list -m -f '{{.Version}}' github.com/nats-io/nats-server/v2)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 TEST_FLAGS ?= -race -timeout 20m
@@ -31,11 +32,15 @@ $(BIN)/nats:
 	@echo "installing the nats CLI $(NATSCLI_VERSION) into bin/"
 	GOBIN=$(BIN) go install github.com/nats-io/natscli/nats@$(NATSCLI_VERSION)
 
+$(BIN)/nats-server:
+	@echo "installing nats-server $(NATS_SERVER_VERSION) into bin/ (the version go.mod pins)"
+	GOBIN=$(BIN) go install github.com/nats-io/nats-server/v2@$(NATS_SERVER_VERSION)
+
 $(BIN)/staticcheck:
 	GOBIN=$(BIN) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 ## tools: install what the tests need into bin/
-tools: $(BIN)/centrifugo $(BIN)/nats $(BIN)/staticcheck
+tools: $(BIN)/centrifugo $(BIN)/nats $(BIN)/nats-server $(BIN)/staticcheck
 
 ## run: build what is missing and start the local stack
 run: build $(BIN)/centrifugo
