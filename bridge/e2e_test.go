@@ -212,7 +212,7 @@ func TestNATSCLI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("nats req: %v\n%s", err, out)
 	}
-	var reply bridge.Reply
+	var reply instant.Reply
 	if err := json.Unmarshal(out, &reply); err != nil || !reply.OK || reply.Channel != "public" || reply.ID == "" || reply.Offset == 0 {
 		t.Errorf("nats req printed %q, want an ok reply with id, channel and offset", out)
 	}
@@ -257,7 +257,7 @@ func TestRejections(t *testing.T) {
 							if err != nil {
 								t.Fatalf("request %s: %v", subject, err)
 							}
-							var r bridge.Reply
+							var r instant.Reply
 							if err := json.Unmarshal(msg.Data, &r); err != nil || r.OK || r.Error == nil || r.Error.Code != tt.code || r.Error.Message == "" {
 								t.Errorf("reply %s, want ok=false with code %s and a message", msg.Data, tt.code)
 							}

@@ -13,28 +13,6 @@ import (
 	"github.com/instanthq/instant/centrifugo"
 )
 
-// Reply is the JSON answer to a request: Centrifugo's acceptance, or the
-// rejection.
-type Reply struct {
-	OK      bool        `json:"ok"`
-	ID      string      `json:"id,omitempty"`
-	Channel string      `json:"channel,omitempty"`
-	Offset  uint64      `json:"offset,omitempty"`
-	Epoch   string      `json:"epoch,omitempty"`
-	Error   *ReplyError `json:"error,omitempty"`
-}
-
-// ReplyError is the error of a refused request.
-type ReplyError struct {
-	Code    instant.Code `json:"code"`
-	Message string       `json:"message"`
-}
-
-// CodeUnavailable answers a request the bridge could not relay before it
-// stopped (Centrifugo unreachable until the shutdown timeout). The
-// envelope is not dead-lettered; the caller may retry.
-const CodeUnavailable instant.Code = "unavailable"
-
 // relayed settles an item Centrifugo accepted.
 func (b *Bridge) relayed(it *item, r centrifugo.Result) {
 	b.metrics.Relayed.Inc()
@@ -44,7 +22,7 @@ func (b *Bridge) relayed(it *item, r centrifugo.Result) {
 			b.log.Warn("ack", zap.String("id", it.id), zap.Error(err))
 		}
 	}
-	b.reply(it, Reply{OK: true, ID: it.id, Channel: it.pub.Channel, Offset: r.Offset, Epoch: r.Epoch})
+	b.reply(it, instant.Reply{OK: true, Accepted: instant.Accepted{ID: it.id, Channel: it.pub.Channel, Offset: r.Offset, Epoch: r.Epoch}})
 }
 
 // reject dead-letters it with the reason err, then acks it and answers the
@@ -67,7 +45,7 @@ func (b *Bridge) reject(ctx context.Context, it *item, err error) {
 			b.log.Warn("ack", zap.String("id", it.id), zap.Error(err))
 		}
 	}
-	b.reply(it, Reply{Error: &ReplyError{Code: code, Message: err.Error()}})
+	b.reply(it, instant.Reply{Error: &instant.ReplyError{Code: code, Message: err.Error()}})
 }
 
 // release hands a message the bridge could not relay back to JetStream,
@@ -85,7 +63,7 @@ func (b *Bridge) release(it *item, delay time.Duration) {
 		b.rejectLog.Warn("core-mode envelope dropped: the bridge stopped before Centrifugo accepted it",
 			zap.String("subject", it.subject), zap.String("id", it.id))
 	}
-	b.reply(it, Reply{Error: &ReplyError{Code: CodeUnavailable, Message: "the bridge stopped before Centrifugo accepted the envelope; retry"}})
+	b.reply(it, instant.Reply{Error: &instant.ReplyError{Code: instant.CodeUnavailable, Message: "the bridge stopped before Centrifugo accepted the envelope; retry"}})
 }
 
 func (b *Bridge) deadLetter(ctx context.Context, it *item, code instant.Code, reason string) error {
@@ -106,7 +84,7 @@ func (b *Bridge) deadLetter(ctx context.Context, it *item, code instant.Code, re
 	return err
 }
 
-func (b *Bridge) reply(it *item, r Reply) {
+func (b *Bridge) reply(it *item, r instant.Reply) {
 	if it.respond == nil {
 		return
 	}

@@ -167,13 +167,13 @@ func waitService(t *testing.T, nc *nats.Conn) {
 	t.Fatal("bridge did not start")
 }
 
-func request(t *testing.T, nc *nats.Conn) Reply {
+func request(t *testing.T, nc *nats.Conn) instant.Reply {
 	t.Helper()
 	msg, err := nc.Request("instant.request.public", []byte("hi"), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r Reply
+	var r instant.Reply
 	if err := json.Unmarshal(msg.Data, &r); err != nil {
 		t.Fatal(err)
 	}
