@@ -3,12 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/instanthq/instant"
 	"github.com/instanthq/instant/bridge"
+	"github.com/instanthq/instant/producer"
 )
 
 // runPublish is `instant publish CHANNEL [MESSAGE] [flags]`.
@@ -28,28 +28,18 @@ func runPublish(ctx context.Context, args []string, env *Env) error {
 	if err := instant.ValidChannelName(pos[0]); err != nil {
 		return usagef("publish: %v", err)
 	}
-	envelope := map[string]any{}
+	ev := producer.Event{Channel: pos[0], EventClass: *eventClass, Bucket: *bucket}
 	if len(pos) == 2 {
-		envelope["message"] = pos[1]
+		ev.Message = pos[1]
 	}
 	if *data != "" {
 		if !json.Valid([]byte(*data)) {
 			return usagef("publish: --data is not valid JSON")
 		}
-		envelope["data"] = json.RawMessage(*data)
+		ev.Data = json.RawMessage(*data)
 	}
-	if len(envelope) == 0 {
+	if ev.Message == "" && ev.Data == nil {
 		return usagef("publish: give a MESSAGE or --data")
-	}
-	if *eventClass != "" {
-		envelope["event_class"] = *eventClass
-	}
-	if *bucket != "" {
-		envelope["bucket"] = *bucket
-	}
-	body, err := json.Marshal(envelope)
-	if err != nil {
-		return err
 	}
 	s, err := loadSettings(env.LookupEnv)
 	if err != nil {
@@ -60,59 +50,59 @@ func runPublish(ctx context.Context, args []string, env *Env) error {
 		return err
 	}
 	defer nc.Close()
-	channel := pos[0]
-	if *wait {
-		return request(ctx, nc, s.Bridge.RequestSubject+"."+channel, body, s, env)
-	}
-	return publish(ctx, nc, s.Bridge.Subject+"."+channel, body, s, env)
-}
-
-// request sends body on the request subject and prints the bridge's reply;
-// a refusal is an error.
-func request(ctx context.Context, nc *natsConn, subject string, body []byte, s settings, env *Env) error {
-	ctx, cancel := context.WithTimeout(ctx, s.RequestTimeout)
-	defer cancel()
-	msg, err := nc.RequestWithContext(ctx, subject, body)
-	if err != nil {
-		return fmt.Errorf("no answer on %s: %w (is `instant bridge` running?)", subject, err)
-	}
-	fmt.Fprintln(env.Stdout, string(msg.Data))
-	var r bridge.Reply
-	if err := json.Unmarshal(msg.Data, &r); err != nil {
-		return fmt.Errorf("unreadable answer on %s: %w", subject, err)
-	}
-	if !r.OK {
-		if r.Error == nil {
-			return fmt.Errorf("refused without a reason")
-		}
-		return fmt.Errorf("refused: %s: %s", r.Error.Code, r.Error.Message)
-	}
-	return nil
-}
-
-// publish hands body to NATS: in JetStream mode it waits for the stream's
-// storage acknowledgement, in core mode for the server to have it.
-func publish(ctx context.Context, nc *natsConn, subject string, body []byte, s settings, env *Env) error {
-	if s.Bridge.Mode == bridge.ModeCore {
-		if err := nc.Publish(subject, body); err != nil {
-			return err
-		}
-		if err := nc.FlushWithContext(ctx); err != nil {
-			return err
-		}
-		fmt.Fprintf(env.Stdout, "published on %s\n", subject)
-		return nil
-	}
-	js, err := jetstream.New(nc.Conn)
+	core := s.Bridge.Mode == bridge.ModeCore
+	p, err := producer.New(nc.Conn, producer.Config{
+		Subject:        s.Bridge.Subject,
+		RequestSubject: s.Bridge.RequestSubject,
+		Core:           core,
+		Timeout:        s.RequestTimeout,
+	})
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.RequestTimeout)
-	defer cancel()
-	ack, err := js.Publish(ctx, subject, body)
-	if err != nil {
-		return fmt.Errorf("publishing on %s: %w (is the bridge's stream created? start `instant bridge` once)", subject, err)
+	if *wait {
+		return request(ctx, p, ev, env)
 	}
-	fmt.Fprintf(env.Stdout, "stored in %s as #%d\n", ack.Stream, ack.Sequence)
+	return publish(ctx, p, ev, core, env)
+}
+
+// request sends ev on the request subject and prints the bridge's reply;
+// a refusal is an error.
+func request(ctx context.Context, p *producer.Publisher, ev producer.Event, env *Env) error {
+	accepted, err := p.Request(ctx, ev)
+	var refused *instant.ReplyError
+	switch {
+	case errors.As(err, &refused):
+		printReply(env, instant.Reply{Error: refused})
+		return fmt.Errorf("refused: %w", err)
+	case errors.Is(err, producer.ErrNoAnswer):
+		return fmt.Errorf("%w (is `instant bridge` running?)", err)
+	case err != nil:
+		return err
+	}
+	printReply(env, instant.Reply{OK: true, Accepted: accepted})
+	return nil
+}
+
+// printReply prints r as the bridge sends it: one line of JSON.
+func printReply(env *Env, r instant.Reply) {
+	b, _ := json.Marshal(r) // strings and numbers only: it cannot fail
+	fmt.Fprintln(env.Stdout, string(b))
+}
+
+// publish hands ev to NATS: in JetStream mode it waits for the stream's
+// storage acknowledgement, in core mode for the server to have it.
+func publish(ctx context.Context, p *producer.Publisher, ev producer.Event, core bool, env *Env) error {
+	ack, err := p.Publish(ctx, ev)
+	switch {
+	case err != nil && !core:
+		return fmt.Errorf("%w (is the bridge's stream created? start `instant bridge` once)", err)
+	case err != nil:
+		return err
+	case core:
+		fmt.Fprintf(env.Stdout, "published on %s\n", ack.Subject)
+	default:
+		fmt.Fprintf(env.Stdout, "stored in %s as #%d\n", ack.Stream, ack.Sequence)
+	}
 	return nil
 }
