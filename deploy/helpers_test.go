@@ -1,0 +1,147 @@
+package deploy_test
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/instanthq/instant/internal/stacktest"
+)
+
+// readyTimeout bounds every wait for a started process to answer.
+const readyTimeout = 60 * time.Second
+
+var (
+	buildOnce sync.Once
+	buildDir  string // holds the instant binary built for this run
+	buildPath string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// instantBinary builds cmd/instant from the working tree once per test
+// run (bin/instant may be stale or missing: `make test` does not build it)
+// and returns its path.
+func instantBinary(t *testing.T) string {
+	t.Helper()
+	root := stacktest.RepoRoot(t)
+	buildOnce.Do(func() {
+		if buildDir, buildErr = os.MkdirTemp("", "instant-deploy-test-"); buildErr != nil {
+			return
+		}
+		buildPath = filepath.Join(buildDir, "instant")
+		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/instant")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/instant: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildPath
+}
+
+// readFile returns the content of a file of this folder.
+func readFile(t *testing.T, name string) string {
+	t.Helper()
+	data, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// replaceEach returns s with every old string of pairs (old, new, old,
+// new, …) replaced, failing the test when one does not occur exactly want
+// times: a deploy file that changed shape must not slip through a test
+// that rewrites it.
+func replaceEach(t *testing.T, s string, want int, pairs ...string) string {
+	t.Helper()
+	for i := 0; i < len(pairs); i += 2 {
+		if n := strings.Count(s, pairs[i]); n != want {
+			t.Fatalf("%q occurs %d times, want %d", pairs[i], n, want)
+		}
+		s = strings.ReplaceAll(s, pairs[i], pairs[i+1])
+	}
+	return s
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writes.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startProcess starts bin with args and exactly env (plus PATH), killed
+// at cleanup; its output is logged when the test fails.
+func startProcess(t *testing.T, name string, env []string, bin string, args ...string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	setParentDeathSignal(cmd)
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+		if t.Failed() {
+			t.Logf("%s output:\n%s", name, out)
+		}
+	})
+}
+
+// waitHTTP polls url until it answers 200 OK.
+func waitHTTP(t *testing.T, url string) {
+	t.Helper()
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			err = fmt.Errorf("%s", resp.Status)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready within %v: %v", url, readyTimeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
