@@ -5,10 +5,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,12 +17,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/instanthq/instant"
-	"github.com/instanthq/instant/centrifugo"
 	"github.com/instanthq/instant/localnats"
 	"github.com/instanthq/instant/registry"
+	"github.com/instanthq/instant/users"
 )
 
 // defaultChannels are registered by `instant dev` when missing.
@@ -33,19 +34,25 @@ var defaultChannels = []instant.Channel{
 	{Name: "$superuser", Level: instant.LevelSuperuser, Active: true},
 }
 
-// devSecrets are the local stack's secrets, kept in the data folder.
-type devSecrets struct {
-	APIKey  string `json:"api_key"`
-	HMACKey string `json:"hmac_key"`
+// demoUser is the staff user `instant dev` creates on its first run.
+const demoUser = "demo"
+
+// devPorts are the loopback ports of `instant dev`, each with its flag.
+type devPorts struct {
+	NATS, Centrifugo, Auth, Metrics int
 }
 
-// runDev is `instant dev`: embedded NATS, Centrifugo as a child process and
-// the bridge, until ctx ends.
+// runDev is `instant dev`: embedded NATS, Centrifugo as a child process,
+// the bridge and the auth module with the demo page, until ctx ends or a
+// part fails.
 func runDev(ctx context.Context, args []string, env *Env) error {
 	fs := newFlags("dev")
-	dataDir := fs.String("data", "data", "folder for NATS data, secrets and the Centrifugo config (kept across runs)")
-	natsPort := fs.Int("nats-port", 4222, "NATS port")
-	centPort := fs.Int("centrifugo-port", 8000, "Centrifugo port")
+	dataDir := fs.String("data", "data", "folder for NATS data, secrets, users and the Centrifugo config (kept across runs)")
+	var ports devPorts
+	fs.IntVar(&ports.NATS, "nats-port", 4222, "NATS port")
+	fs.IntVar(&ports.Centrifugo, "centrifugo-port", 8000, "Centrifugo port")
+	fs.IntVar(&ports.Auth, "auth-port", 8001, "auth module and demo page port")
+	fs.IntVar(&ports.Metrics, "metrics-port", 8002, "the bridge's /metrics, /healthz and /readyz port")
 	centBin := fs.String("centrifugo", "", "Centrifugo binary (default: bin/centrifugo next to instant, then PATH)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
@@ -62,23 +69,27 @@ func runDev(ctx context.Context, args []string, env *Env) error {
 	if err != nil {
 		return err
 	}
-	secrets, err := loadDevSecrets(*dataDir)
+	if err := ports.checkFree(); err != nil {
+		return err
+	}
+	in, err := devInstallation(*dataDir, ports)
 	if err != nil {
 		return err
 	}
-	confPath, err := writeDevCentrifugoConfig(*dataDir, *centPort, secrets)
-	if err != nil {
+	s.configureDev(in, ports)
+	if err := s.requireAuth(); err != nil {
 		return err
 	}
 	log := newLogger(env)
 	defer func() { _ = log.Sync() }()
 
-	srv, err := localnats.Start(localnats.Options{Port: *natsPort, StoreDir: filepath.Join(*dataDir, "nats")})
+	srv, err := localnats.Start(localnats.Options{Port: ports.NATS, StoreDir: filepath.Join(*dataDir, "nats")})
 	if err != nil {
-		return usagef("--nats-port %d: %v", *natsPort, err)
+		return fmt.Errorf("embedded NATS on port %d: %w", ports.NATS, err)
 	}
 	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
-	nc, err := connectNATS(srv.ClientURL(), "instant dev", log)
+	s.NATSURL = srv.ClientURL()
+	nc, err := connectNATS(s.NATSURL, "instant dev", log)
 	if err != nil {
 		return err
 	}
@@ -86,21 +97,100 @@ func runDev(ctx context.Context, args []string, env *Env) error {
 	if err := ensureChannels(ctx, nc, defaultChannels); err != nil {
 		return err
 	}
+	password, err := ensureDemoUser(ctx, nc)
+	if err != nil {
+		return err
+	}
 
-	s.NATSURL = srv.ClientURL()
-	s.CentrifugoURL = fmt.Sprintf("http://127.0.0.1:%d", *centPort)
-	s.APIKey = secrets.APIKey
 	g, ctx := errgroup.WithContext(ctx)
-	child, err := startChild(ctx, g, bin, []string{"--config", confPath}, env.Stderr)
+	child, err := startChild(ctx, g, bin, []string{"--config", filepath.Join(*dataDir, centrifugoConfigFile)}, env.Stderr)
 	if err != nil {
 		return err
 	}
 	if err := waitHealthy(ctx, s.CentrifugoURL+"/health", child); err != nil {
 		return err
 	}
-	printDevBanner(env.Stdout, s)
+	if err := serveAuth(ctx, g, s, nil, nc, log); err != nil {
+		return err
+	}
 	g.Go(func() error { return serveBridge(ctx, s, nil, nc, log) })
+	printDevBanner(env.Stdout, s, password)
 	return g.Wait()
+}
+
+// checkFree fails with one line naming the first port something already
+// listens on.
+func (p devPorts) checkFree() error {
+	for _, c := range []struct {
+		port int
+		flag string
+	}{{p.NATS, "nats-port"}, {p.Centrifugo, "centrifugo-port"}, {p.Auth, "auth-port"}, {p.Metrics, "metrics-port"}} {
+		if c.port <= 0 || c.port > 65535 {
+			return usagef("dev: --%s %d is not a port", c.flag, c.port)
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", c.port))
+		if err != nil {
+			return usagef("dev: port %d is in use (stop what listens there, or choose another with --%s)", c.port, c.flag)
+		}
+		l.Close()
+	}
+	return nil
+}
+
+// devInstallation returns the secrets kept in dir's settings file,
+// creating it on the first run, and (re)writes dir's Centrifugo config
+// for ports.
+func devInstallation(dir string, ports devPorts) (installation, error) {
+	in, err := loadInstallation(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		in, err = newInstallation(ports.Centrifugo, nil)
+		if err == nil {
+			err = writeInstallation(dir, in, false)
+		}
+	}
+	if err != nil {
+		return in, err
+	}
+	in.Address = "127.0.0.1"
+	in.Port = ports.Centrifugo
+	in.AllowedOrigins = []string{
+		fmt.Sprintf("http://localhost:%d", ports.Auth), fmt.Sprintf("http://127.0.0.1:%d", ports.Auth),
+	}
+	conf, err := in.centrifugoConfig()
+	if err != nil {
+		return in, err
+	}
+	return in, writePrivate(filepath.Join(dir, centrifugoConfigFile), conf)
+}
+
+// configureDev points s at the local stack: everything on loopback.
+func (s *settings) configureDev(in installation, ports devPorts) {
+	s.CentrifugoURL = fmt.Sprintf("http://127.0.0.1:%d", ports.Centrifugo)
+	s.APIKey = in.APIKey
+	s.Auth.HMACKey = in.HMACKey
+	s.AuthAddr = fmt.Sprintf("127.0.0.1:%d", ports.Auth)
+	s.MetricsAddr = fmt.Sprintf("127.0.0.1:%d", ports.Metrics)
+}
+
+// ensureDemoUser creates the demo user with a random password on the
+// first run and returns that password, or "" when the user exists.
+func ensureDemoUser(ctx context.Context, nc *natsConn) (string, error) {
+	js, err := jetstream.New(nc.Conn)
+	if err != nil {
+		return "", err
+	}
+	store, err := users.Open(ctx, js, users.DefaultBucket)
+	if err != nil {
+		return "", err
+	}
+	if _, err := store.Get(ctx, demoUser); !errors.Is(err, users.ErrNotFound) {
+		return "", err
+	}
+	password, err := randomHex(8)
+	if err != nil {
+		return "", err
+	}
+	return password, store.Add(ctx, users.User{Username: demoUser, Staff: true}, password)
 }
 
 // findCentrifugo locates the Centrifugo binary.
@@ -127,34 +217,6 @@ func fileExists(p string) bool {
 	return err == nil && !st.IsDir()
 }
 
-// loadDevSecrets reads dir/secrets.json, creating it with fresh random
-// secrets on the first run.
-func loadDevSecrets(dir string) (devSecrets, error) {
-	path := filepath.Join(dir, "secrets.json")
-	var sec devSecrets
-	b, err := os.ReadFile(path)
-	if err == nil {
-		if err := json.Unmarshal(b, &sec); err != nil || sec.APIKey == "" || sec.HMACKey == "" {
-			return sec, fmt.Errorf("%s is damaged: remove it to get new secrets", path)
-		}
-		return sec, nil
-	}
-	if !errors.Is(err, os.ErrNotExist) {
-		return sec, err
-	}
-	if sec.APIKey, err = randomHex(32); err != nil {
-		return sec, err
-	}
-	if sec.HMACKey, err = randomHex(32); err != nil {
-		return sec, err
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return sec, err
-	}
-	b, _ = json.MarshalIndent(sec, "", "  ")
-	return sec, os.WriteFile(path, b, 0o600)
-}
-
 // randomHex returns n random bytes, hex-encoded.
 func randomHex(n int) (string, error) {
 	b := make([]byte, n)
@@ -162,19 +224,6 @@ func randomHex(n int) (string, error) {
 		return "", err
 	}
 	return hex.EncodeToString(b), nil
-}
-
-func writeDevCentrifugoConfig(dir string, port int, sec devSecrets) (string, error) {
-	conf, err := centrifugo.ServerConfig{
-		Address: "127.0.0.1", Port: port, APIKey: sec.APIKey, HMACKey: sec.HMACKey,
-		AllowedOrigins: []string{fmt.Sprintf("http://localhost:%d", port), fmt.Sprintf("http://127.0.0.1:%d", port)},
-		HistorySize:    1000, HistoryTTL: "300s",
-	}.JSON()
-	if err != nil {
-		return "", err
-	}
-	path := filepath.Join(dir, "centrifugo.json")
-	return path, os.WriteFile(path, conf, 0o600)
 }
 
 // ensureChannels registers chs that the registry does not hold yet.
@@ -284,17 +333,27 @@ func waitHealthy(ctx context.Context, url string, c *child) error {
 	return fmt.Errorf("%s did not answer %s within 30s", c.name, url)
 }
 
-func printDevBanner(w io.Writer, s settings) {
+// printDevBanner tells what runs and what to try; password is the demo
+// user's, shown on the run that created it only.
+func printDevBanner(w io.Writer, s settings, password string) {
+	login := fmt.Sprintf("%s / %s  (staff; shown this once: change it with `instant users passwd %s`)", demoUser, password, demoUser)
+	if password == "" {
+		login = fmt.Sprintf("%s / the password shown on the first run (reset it with `NATS_URL=%s bin/instant users passwd %s`)", demoUser, s.NATSURL, demoUser)
+	}
 	fmt.Fprintf(w, `
 instant dev is running (Ctrl-C stops everything)
+  demo page   http://%s/
+  login       %s
   NATS        %s
   Centrifugo  %s  (websocket %s/connection/websocket)
+  metrics     http://%s/metrics
   channels    public, $users, $staff, $superuser
 
-Publish from another terminal:
+Publish from another terminal and watch it arrive on the demo page:
   bin/nats --server %s pub instant.publish.public "Message for everyone"
   bin/nats --server %s req instant.request.public "hello"
   NATS_URL=%s bin/instant publish public "hello" --wait
 
-`, s.NATSURL, s.CentrifugoURL, strings.Replace(s.CentrifugoURL, "http", "ws", 1), s.NATSURL, s.NATSURL, s.NATSURL)
+`, s.AuthAddr, login, s.NATSURL, s.CentrifugoURL, strings.Replace(s.CentrifugoURL, "http", "ws", 1), s.MetricsAddr,
+		s.NATSURL, s.NATSURL, s.NATSURL)
 }

@@ -56,7 +56,9 @@ func exitCode(err error, stderr io.Writer) int {
 const usage = `instant relays events from NATS to browsers through Centrifugo.
 
 Usage:
-  instant dev [--data DIR] [--nats-port N] [--centrifugo-port N]
+  instant init [DIR] [--centrifugo-port N] [--origins URL,...] [--force]
+                                       write a Centrifugo config and a settings file with fresh secrets
+  instant dev [--data DIR] [--nats-port N] [--centrifugo-port N] [--auth-port N] [--metrics-port N]
                                        the whole stack on this machine
   instant bridge                       relay envelopes from NATS to Centrifugo
   instant auth                         the login and token HTTP module
@@ -89,6 +91,8 @@ func Run(ctx context.Context, args []string, env *Env) error {
 		return runService(ctx, cmd, rest, env, true, true)
 	case "users":
 		return runUsers(ctx, rest, env)
+	case "init":
+		return runInit(ctx, rest, env)
 	case "dev":
 		return runDev(ctx, rest, env)
 	case "publish":

@@ -82,18 +82,7 @@ type process struct {
 // cleanup.
 func StartCentrifugo(tb testing.TB, opts CentrifugoOptions) *Centrifugo {
 	tb.Helper()
-	c := &Centrifugo{
-		bin:     Binary(tb, "centrifugo"),
-		APIKey:  randomHex(tb),
-		HMACKey: randomHex(tb),
-		out:     newTailBuffer(1 << 20),
-		http:    &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}},
-	}
-	dumpOnFailure(tb, "centrifugo output", c.out)
-	tb.Cleanup(func() {
-		c.kill()
-		c.http.CloseIdleConnections()
-	})
+	c := newCentrifugo(tb, randomHex(tb), randomHex(tb))
 	dir := tb.TempDir()
 	// The port comes from FreePort, so another process may grab it before
 	// Centrifugo binds it: try a few ports.
@@ -116,6 +105,38 @@ func StartCentrifugo(tb testing.TB, opts CentrifugoOptions) *Centrifugo {
 			tb.Fatalf("stacktest: %v", err)
 		}
 	}
+}
+
+// StartCentrifugoWithConfig starts bin/centrifugo with the config file
+// at path, written elsewhere (e.g. by `instant init`), which must listen on
+// port with apiKey and hmacKey. It returns once /health and the HTTP API
+// answer; the process is killed at cleanup.
+func StartCentrifugoWithConfig(tb testing.TB, path string, port int, apiKey, hmacKey string) *Centrifugo {
+	tb.Helper()
+	c := newCentrifugo(tb, apiKey, hmacKey)
+	c.setPort(port)
+	c.ConfigPath = path
+	if err := c.start(); err != nil {
+		tb.Fatalf("stacktest: %v", err)
+	}
+	return c
+}
+
+// newCentrifugo returns a Centrifugo not yet started, killed at cleanup.
+func newCentrifugo(tb testing.TB, apiKey, hmacKey string) *Centrifugo {
+	c := &Centrifugo{
+		bin:     Binary(tb, "centrifugo"),
+		APIKey:  apiKey,
+		HMACKey: hmacKey,
+		out:     newTailBuffer(1 << 20),
+		http:    &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}},
+	}
+	dumpOnFailure(tb, "centrifugo output", c.out)
+	tb.Cleanup(func() {
+		c.kill()
+		c.http.CloseIdleConnections()
+	})
+	return c
 }
 
 func (c *Centrifugo) setPort(port int) {

@@ -49,6 +49,23 @@ type Subscriber struct {
 // confirmed and fails the test if one is refused or 10s pass.
 func (c *Centrifugo) Subscribe(tb testing.TB, user string, channels ...string) *Subscriber {
 	tb.Helper()
+	tokens := make([]ChannelToken, len(channels))
+	for i, ch := range channels {
+		tokens[i] = ChannelToken{Channel: ch, Token: c.SubToken(tb, user, ch)}
+	}
+	return SubscribeWithTokens(tb, c.WSURL, user, c.ConnToken(tb, user), tokens...)
+}
+
+// ChannelToken is a channel and the subscription token to present for it.
+type ChannelToken struct {
+	Channel, Token string
+}
+
+// SubscribeWithTokens is Subscribe with tokens issued elsewhere (e.g. by
+// the auth module) against the Centrifugo at wsURL; user only names the
+// client in failure messages.
+func SubscribeWithTokens(tb testing.TB, wsURL, user, connToken string, channels ...ChannelToken) *Subscriber {
+	tb.Helper()
 	if len(channels) == 0 {
 		tb.Fatalf("stacktest: Subscribe needs at least one channel")
 	}
@@ -59,15 +76,16 @@ func (c *Centrifugo) Subscribe(tb testing.TB, user string, channels ...string) *
 		notify: make(chan struct{}, 1),
 	}
 	dumpOnFailure(tb, fmt.Sprintf("websocket client events of %q", user), s.events)
-	s.client = c.newClient(tb, user, s.events)
+	s.client = newClient(wsURL, connToken, s.events)
 	tb.Cleanup(s.client.Close)
 
-	for _, ch := range channels {
+	for _, ct := range channels {
+		ch := ct.Channel
 		if _, dup := s.subs[ch]; dup {
 			tb.Fatalf("stacktest: Subscribe: channel %q given twice", ch)
 		}
 		sub, err := s.client.NewSubscription(ch, centrifuge.SubscriptionConfig{
-			Token:               c.SubToken(tb, user, ch),
+			Token:               ct.Token,
 			Recoverable:         true,
 			MinResubscribeDelay: minReconnectDelay,
 			MaxResubscribeDelay: maxReconnectDelay,
@@ -82,7 +100,7 @@ func (c *Centrifugo) Subscribe(tb testing.TB, user string, channels ...string) *
 		s.subs[ch] = sub
 	}
 	if err := s.client.Connect(); err != nil {
-		tb.Fatalf("stacktest: connect to %s: %v", c.WSURL, err)
+		tb.Fatalf("stacktest: connect to %s: %v", wsURL, err)
 	}
 	for ch, sub := range s.subs {
 		if err := sub.Subscribe(); err != nil {
@@ -95,12 +113,11 @@ func (c *Centrifugo) Subscribe(tb testing.TB, user string, channels ...string) *
 	return s
 }
 
-// newClient returns a client that connects as user, reconnects quickly
-// and writes its events to events.
-func (c *Centrifugo) newClient(tb testing.TB, user string, events *tailBuffer) *centrifuge.Client {
-	tb.Helper()
-	client := centrifuge.NewJsonClient(c.WSURL, centrifuge.Config{
-		Token:             c.ConnToken(tb, user),
+// newClient returns a client of wsURL that connects with token,
+// reconnects quickly and writes its events to events.
+func newClient(wsURL, token string, events *tailBuffer) *centrifuge.Client {
+	client := centrifuge.NewJsonClient(wsURL, centrifuge.Config{
+		Token:             token,
 		MinReconnectDelay: minReconnectDelay,
 		MaxReconnectDelay: maxReconnectDelay,
 	})
@@ -350,7 +367,7 @@ func (e *SubscribeError) Error() string {
 func (c *Centrifugo) TrySubscribe(tb testing.TB, user, channel, token string) error {
 	tb.Helper()
 	events := newTailBuffer(16 << 10)
-	client := c.newClient(tb, user, events)
+	client := newClient(c.WSURL, c.ConnToken(tb, user), events)
 	defer client.Close()
 
 	result := make(chan error, 1)
