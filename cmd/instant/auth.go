@@ -15,11 +15,13 @@ import (
 	"github.com/instanthq/instant/monitor"
 	"github.com/instanthq/instant/registry"
 	"github.com/instanthq/instant/users"
+	"github.com/instanthq/instant/web"
 )
 
-// serveAuth starts the auth HTTP module (with its /metrics, /healthz and
-// /readyz) on INSTANT_AUTH_ADDR and its revocation loop in g.
-func serveAuth(ctx context.Context, g *errgroup.Group, s settings, static *registry.View, nc *natsConn, log *zap.Logger) error {
+// serveAuth starts the auth HTTP module (with the browser client at
+// /instant/static/, its /metrics, /healthz and /readyz, and demo at "/"
+// unless nil) on INSTANT_AUTH_ADDR and its revocation loop in g.
+func serveAuth(ctx context.Context, g *errgroup.Group, s settings, static *registry.View, nc *natsConn, log *zap.Logger, demo http.Handler) error {
 	deps := auth.Deps{Log: log.Named("auth")}
 	if static != nil {
 		deps.Channels = static
@@ -49,6 +51,10 @@ func serveAuth(ctx context.Context, g *errgroup.Group, s settings, static *regis
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/instant/", srv.Handler())
+	mux.Handle(web.StaticPrefix, web.Static())
+	if demo != nil {
+		mux.Handle("/", demo)
+	}
 	monitor.Register(mux, reg, natsCheck(nc.Conn),
 		monitor.Check{Name: "centrifugo", Func: relay.Ping},
 		monitor.Check{Name: "auth", Func: func(context.Context) error { return readyErr(srv.Ready()) }})

@@ -24,6 +24,7 @@ import (
 	"github.com/instanthq/instant/localnats"
 	"github.com/instanthq/instant/registry"
 	"github.com/instanthq/instant/users"
+	"github.com/instanthq/instant/web"
 )
 
 // defaultChannels are registered by `instant dev` when missing.
@@ -110,7 +111,11 @@ func runDev(ctx context.Context, args []string, env *Env) error {
 	if err := waitHealthy(ctx, s.CentrifugoURL+"/health", child); err != nil {
 		return err
 	}
-	if err := serveAuth(ctx, g, s, nil, nc, log); err != nil {
+	demo, err := web.Demo(web.DemoConfig{WebsocketURL: fmt.Sprintf("ws://127.0.0.1:%d/connection/websocket", ports.Centrifugo)})
+	if err != nil {
+		return err
+	}
+	if err := serveAuth(ctx, g, s, nil, nc, log, demo); err != nil {
 		return err
 	}
 	g.Go(func() error { return serveBridge(ctx, s, nil, nc, log) })

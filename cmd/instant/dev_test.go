@@ -264,6 +264,11 @@ func TestDev(t *testing.T) {
 	if password == "" {
 		t.Fatalf("no demo password in the banner:\n%s", d.output(&d.stdout))
 	}
+	for path, want := range map[string]string{"/": "<form", "/instant/static/instant.js": "getToken"} {
+		if code, body := get(t, fmt.Sprintf("http://127.0.0.1:%d%s", ports.Auth, path)); code != http.StatusOK || !strings.Contains(body, want) {
+			t.Errorf("GET %s: %d, body without %q", path, code, want)
+		}
+	}
 	answer := d.login(demoUser, password)
 	for _, ch := range []string{"public", "$users", "$staff"} {
 		if !answer.has(ch) {

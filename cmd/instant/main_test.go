@@ -334,6 +334,18 @@ func assertAllRelayed(t *testing.T, sub *stacktest.Subscriber, n int) {
 	stacktest.AssertSequence(t, all, n)
 }
 
+// get fetches url and returns the status code and body.
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
 func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -353,30 +365,22 @@ func TestBridgeMonitoring(t *testing.T) {
 	s.env["INSTANT_METRICS_ADDR"] = addr
 	s.startBridge(t)
 	waitReady(t, s)
-	get := func(path string) (int, string) {
-		resp, err := http.Get("http://" + addr + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
-	}
-	if code, _ := get("/healthz"); code != http.StatusOK {
+	fetch := func(path string) (int, string) { return get(t, "http://"+addr+path) }
+	if code, _ := fetch("/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz: %d, want 200", code)
 	}
-	if code, body := get("/readyz"); code != http.StatusOK {
+	if code, body := fetch("/readyz"); code != http.StatusOK {
 		t.Errorf("/readyz: %d %s, want 200", code, body)
 	}
 	s.publishN(t, "public", 0, 3)
 	s.publishN(t, "nowhere", 0, 2)
 	waitFor(t, 10*time.Second, func() bool {
-		_, body := get("/metrics")
+		_, body := fetch("/metrics")
 		return strings.Contains(body, "instant_bridge_relayed_total 3") &&
 			strings.Contains(body, `instant_bridge_rejected_total{code="unknown_channel"} 2`)
 	})
 	s.cent.Stop(t)
-	if code, body := get("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "centrifugo") {
+	if code, body := fetch("/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "centrifugo") {
 		t.Errorf("/readyz with Centrifugo stopped: %d %q, want 503 naming centrifugo", code, body)
 	}
 }

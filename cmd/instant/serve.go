@@ -42,7 +42,7 @@ func runService(ctx context.Context, name string, args []string, env *Env, withB
 	defer nc.Close()
 	g, gctx := errgroup.WithContext(ctx)
 	if withAuth {
-		if err := serveAuth(gctx, g, s, static, nc, log); err != nil {
+		if err := serveAuth(gctx, g, s, static, nc, log, nil); err != nil {
 			return err
 		}
 	}
