@@ -42,12 +42,28 @@ $(BIN)/staticcheck:
 ## tools: install what the tests need into bin/
 tools: $(BIN)/centrifugo $(BIN)/nats $(BIN)/nats-server $(BIN)/staticcheck
 
+.PHONY: chromium web
+
+## chromium: install Debian's chromium for the browser tests in web/ when missing
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y --no-install-recommends chromium; \
+	else echo "chromium is missing and installing it needs root (apt-get install chromium): the browser tests will be skipped"; fi
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+
+## web: reinstall the npm packages from the lockfile and rebuild web/dist (commit it)
+web:
+	cd web && npm ci --no-audit --no-fund && node build.mjs
+
 ## run: build what is missing and start the local stack
 run: build $(BIN)/centrifugo
 	$(BIN)/instant dev
 
 ## test: install the tools, lint, then run every test with the race detector
-test: tools lint
+test: tools chromium lint web/node_modules/.package-lock.json
+	node --test web/test/
 	go test $(TEST_FLAGS) ./...
 
 ## bench: print throughput and latency figures measured on this machine

@@ -9,6 +9,9 @@ const client = new Instant({
   websocketURL: document.querySelector('meta[name="instant-websocket-url"]').content || undefined,
 });
 
+// For the browser console: try instant.on((m) => console.log(m)).
+window.instant = client;
+
 client.onState(({ state, reason }) => {
   $("state-name").textContent = state;
   $("state-name").dataset.state = state;

@@ -1,0 +1,529 @@
+package web_test
+
+// End-to-end tests of the demo page in headless Chromium: the real NATS
+// server (in-process), the real Centrifugo binary, the bridge and the auth
+// server in this process, and the page served like instant dev serves it.
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap/zaptest"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/instanthq/instant"
+	"github.com/instanthq/instant/auth"
+	"github.com/instanthq/instant/bridge"
+	"github.com/instanthq/instant/centrifugo"
+	"github.com/instanthq/instant/internal/stacktest"
+	"github.com/instanthq/instant/registry"
+	"github.com/instanthq/instant/users"
+	"github.com/instanthq/instant/web"
+)
+
+// chromiumPath is where Debian's chromium package puts the browser.
+const chromiumPath = "/usr/bin/chromium"
+
+// deadline bounds every wait on the page: generous, for a loaded machine.
+const deadline = time.Minute
+
+const password = "correct horse battery staple"
+
+var (
+	browserChannels = []instant.Channel{
+		{Name: "public", Level: instant.LevelPublic, Active: true},
+		{Name: "$users", Level: instant.LevelUsers, Active: true},
+		{Name: "$staff", Level: instant.LevelStaff, Active: true},
+	}
+	browserUsers = []users.User{{Username: "alice"}, {Username: "sam", Staff: true}}
+)
+
+// stack is the whole of instant on loopback, with the demo page.
+type stack struct {
+	t    *testing.T
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	cent *stacktest.Centrifugo
+	url  string // the page's origin: auth endpoints, static files, demo
+
+	getTokens  atomic.Int64 // POSTs to get_token
+	subscribes atomic.Int64 // POSTs to subscribe
+}
+
+// startStack starts NATS, Centrifugo, a bridge with encoding and an auth
+// server issuing tokens that live ttl, and serves the page.
+func startStack(t *testing.T, ttl time.Duration, encoding instant.PayloadEncoding) *stack {
+	t.Helper()
+	ctx := t.Context()
+	srv := stacktest.NATS(t)
+	s := &stack{t: t, nc: stacktest.Connect(t, srv.ClientURL())}
+	var err error
+	if s.js, err = jetstream.New(s.nc); err != nil {
+		t.Fatal(err)
+	}
+	s.cent = stacktest.StartCentrifugo(t, stacktest.CentrifugoOptions{})
+	reg, err := registry.Open(ctx, s.js, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := reg.Import(ctx, browserChannels, false); err != nil {
+		t.Fatal(err)
+	}
+	view, err := reg.Watch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := users.Open(ctx, s.js, "", users.WithCost(bcrypt.MinCost))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range browserUsers {
+		if err := store.Add(ctx, u, password); err != nil {
+			t.Fatal(err)
+		}
+	}
+	api := centrifugo.New(centrifugo.Config{URL: s.cent.APIURL, Key: s.cent.APIKey})
+	s.runBridge(view, api, encoding)
+	authSrv, err := auth.New(auth.Config{HMACKey: s.cent.HMACKey, TokenTTL: ttl},
+		auth.Deps{Channels: view, Users: store, Revoker: api, Log: zaptest.NewLogger(t).Named("auth")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, "auth", authSrv.Run)
+	select {
+	case <-authSrv.Ready():
+	case <-time.After(deadline):
+		t.Fatal("auth server not ready")
+	}
+	demo, err := web.Demo(web.DemoConfig{WebsocketURL: s.cent.WSURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/instant/", s.counting(authSrv.Handler()))
+	mux.Handle(web.StaticPrefix, web.Static())
+	mux.Handle("/", demo)
+	hs := httptest.NewServer(mux) // on 127.0.0.1
+	t.Cleanup(hs.Close)
+	s.url = hs.URL
+	return s
+}
+
+// runBridge runs a bridge on its own connection and waits until its
+// request service answers (its stream and subscriptions exist by then).
+func (s *stack) runBridge(view *registry.View, api *centrifugo.Client, encoding instant.PayloadEncoding) {
+	t := s.t
+	t.Helper()
+	b, err := bridge.New(stacktest.Connect(t, s.nc.ConnectedUrl()), view, api,
+		bridge.Config{Encoding: encoding}, zaptest.NewLogger(t).Named("bridge"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, "bridge", b.Run)
+	until := time.Now().Add(deadline)
+	for {
+		msg, err := s.nc.Request("$SRV.INFO.instant", nil, 200*time.Millisecond)
+		if err == nil && strings.Contains(string(msg.Data), "request-channel") {
+			return
+		}
+		if time.Now().After(until) {
+			t.Fatal("the bridge's request service did not come up")
+		}
+	}
+}
+
+// run runs f until the test ends, then checks it returned nil.
+func run(t *testing.T, name string, f func(context.Context) error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	})
+}
+
+// counting counts the token requests the page makes.
+func (s *stack) counting(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			switch r.URL.Path {
+			case auth.PathGetToken:
+				s.getTokens.Add(1)
+			case auth.PathSubscribe:
+				s.subscribes.Add(1)
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// envelope is the body of a test message: its text is the message, its
+// id the Nats-Msg-Id.
+func envelope(t *testing.T, text string) []byte {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{"message": text, "event_class": "test", "bucket": "demo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// publish publishes text to channel through JetStream, as producers do.
+func (s *stack) publish(channel, id, text string) {
+	s.t.Helper()
+	if _, err := s.js.Publish(s.t.Context(), "instant.publish."+channel, envelope(s.t, text), jetstream.WithMsgID(id)); err != nil {
+		s.t.Fatalf("publish %s to %s: %v", id, channel, err)
+	}
+}
+
+// request publishes text to channel through the request subject and
+// returns once Centrifugo stored it.
+func (s *stack) request(channel, id, text string) {
+	s.t.Helper()
+	msg := &nats.Msg{Subject: "instant.request." + channel, Data: envelope(s.t, text), Header: nats.Header{nats.MsgIdHdr: {id}}}
+	resp, err := s.nc.RequestMsg(msg, 10*time.Second)
+	if err != nil {
+		s.t.Fatalf("request %s to %s: %v", id, channel, err)
+	}
+	var reply instant.Reply
+	if err := json.Unmarshal(resp.Data, &reply); err != nil || !reply.OK {
+		s.t.Fatalf("request %s to %s: reply %s (%v)", id, channel, resp.Data, err)
+	}
+}
+
+// page is the demo page in a fresh headless Chromium.
+type page struct {
+	t   *testing.T
+	ctx context.Context
+}
+
+// openPage starts Chromium, opens the demo and saves a screenshot to
+// artifacts/ when the test ends.
+func (s *stack) openPage() *page {
+	t := s.t
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		if os.Geteuid() != 0 {
+			t.Skipf("%s is missing and installing it needs root: apt-get install chromium", chromiumPath)
+		}
+		t.Fatalf("%s is missing: run make chromium (or make test, which installs it)", chromiumPath)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.WindowSize(1000, 900),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancel)
+	p := &page{t: t, ctx: ctx}
+	// The first Run starts the browser and lives as long as ctx: no timeout.
+	if err := chromedp.Do(ctx, chromedp.Navigate(s.url+"/"), chromedp.WaitVisible(chromedp.ID("username"))); err != nil {
+		t.Fatalf("open the demo page: %v", err)
+	}
+	t.Cleanup(func() { p.screenshot("end") })
+	return p
+}
+
+// screenshot saves the page to artifacts/web-<test name>-<suffix>.png.
+func (p *page) screenshot(suffix string) {
+	ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		p.t.Logf("screenshot: %v", err)
+		return
+	}
+	dir := filepath.Join(stacktest.RepoRoot(p.t), "artifacts")
+	name := filepath.Join(dir, "web-"+strings.ReplaceAll(p.t.Name(), "/", "-")+"-"+suffix+".png")
+	err = os.MkdirAll(dir, 0o755)
+	if err == nil {
+		err = os.WriteFile(name, png, 0o644)
+	}
+	if err != nil {
+		p.t.Logf("screenshot: %v", err)
+		return
+	}
+	p.t.Logf("screenshot: %s", name)
+}
+
+// do runs steps, each wait bounded by deadline.
+func (p *page) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, deadline)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		p.t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// eval returns the value of a JavaScript expression on the page.
+func eval[T any](p *page, expr string) T {
+	p.t.Helper()
+	ctx, cancel := context.WithTimeout(p.ctx, deadline)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		p.t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// login logs in through the form.
+func (p *page) login(username string) {
+	p.t.Helper()
+	p.do("log in as "+username,
+		chromedp.SendKeys(chromedp.ID("username"), username),
+		chromedp.SendKeys(chromedp.ID("password"), password),
+		chromedp.Click(chromedp.CSS(`#login button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.ID("logout")),
+	)
+}
+
+// state returns the connection state the page shows.
+func (p *page) state() string {
+	p.t.Helper()
+	return eval[string](p, `document.getElementById("state-name").textContent`)
+}
+
+// waitState waits until the page shows the connection state want.
+func (p *page) waitState(want string) {
+	p.t.Helper()
+	p.waitFor("state "+want, func() bool { return p.state() == want })
+}
+
+// waitFor polls cond until it holds, failing the test after deadline.
+func (p *page) waitFor(what string, cond func() bool) {
+	p.t.Helper()
+	until := time.Now().Add(deadline)
+	for !cond() {
+		if time.Now().After(until) {
+			p.t.Fatalf("the page did not show %s within %v (it shows state %q, feed %q)", what, deadline, p.state(), p.feed())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// feed returns the texts of the feed's entries, oldest first.
+func (p *page) feed() []string {
+	p.t.Helper()
+	texts := eval[[]string](p, `[...document.querySelectorAll("#feed li .text")].map((e) => e.textContent).reverse()`)
+	return texts
+}
+
+// count returns how often the feed shows text.
+func (p *page) count(text string) int {
+	n := 0
+	for _, got := range p.feed() {
+		if got == text {
+			n++
+		}
+	}
+	return n
+}
+
+// waitShown waits until the feed shows every text.
+func (p *page) waitShown(texts ...string) {
+	p.t.Helper()
+	p.waitFor("messages "+strings.Join(texts, ", "), func() bool {
+		feed := p.feed()
+		for _, text := range texts {
+			if !slices.Contains(feed, text) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestBrowserChannelsByUser(t *testing.T) {
+	tests := []struct {
+		user string
+		sees []string // of browserChannels
+	}{
+		{"alice", []string{"public", "$users"}},
+		{"sam", []string{"public", "$users", "$staff"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.user, func(t *testing.T) {
+			s := startStack(t, 10*time.Minute, instant.EncodingObject)
+			p := s.openPage()
+			if got := p.state(); got != "disconnected" {
+				t.Errorf("before login the page shows %q, want disconnected", got)
+			}
+			p.login(tt.user)
+			p.waitState("connected")
+
+			for _, ch := range browserChannels {
+				s.publish(ch.Name, "to-"+ch.Name, "hello "+ch.Name)
+			}
+			// A later message on a channel every user sees: once it is
+			// shown, an earlier one that is not shown never will be
+			// (one bridge relays in order, Centrifugo delivers in order
+			// per connection).
+			s.publish("public", "marker", "marker")
+			var want []string
+			for _, ch := range tt.sees {
+				want = append(want, "hello "+ch)
+			}
+			p.waitShown(append(want, "marker")...)
+			p.screenshot("feed")
+			for _, ch := range browserChannels {
+				want := 0
+				if slices.Contains(tt.sees, ch.Name) {
+					want = 1
+				}
+				if got := p.count("hello " + ch.Name); got != want {
+					t.Errorf("%s: the message to %s is shown %d times, want %d", tt.user, ch.Name, got, want)
+				}
+			}
+			entry := eval[string](p, `document.querySelector('#feed li[data-id="to-public"]').textContent`)
+			for _, part := range []string{"public", "event: test", "bucket: demo", "hello public"} {
+				if !strings.Contains(entry, part) {
+					t.Errorf("the feed entry %q does not show %q", entry, part)
+				}
+			}
+
+			p.do("log out", chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("username")))
+			p.waitState("disconnected")
+			// The session is gone: a reload shows the login form again.
+			p.do("reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("username")))
+			if got := p.state(); got != "disconnected" {
+				t.Errorf("after logout and reload the page shows %q, want disconnected", got)
+			}
+		})
+	}
+}
+
+// TestBrowserTokenRenewal keeps the page open across several expiries of
+// short-lived tokens: centrifuge-js renews them through get_token and
+// subscribe, and the page never leaves the connected state.
+func TestBrowserTokenRenewal(t *testing.T) {
+	const ttl = 3 * time.Second
+	// The string encoding here, the object one elsewhere: the client
+	// accepts both.
+	s := startStack(t, ttl, instant.EncodingString)
+	p := s.openPage()
+	p.login("alice")
+	p.waitState("connected")
+	eval[bool](p, `window.stateChanges = []; instant.onState((e) => stateChanges.push(e)); true`)
+	s.publish("public", "first", "first")
+	p.waitShown("first")
+
+	getTokens, subscribes := s.getTokens.Load(), s.subscribes.Load()
+	for round := 1; round <= 3; round++ {
+		until := time.Now().Add(deadline)
+		for s.getTokens.Load() < getTokens+int64(round) || s.subscribes.Load() < subscribes+2*int64(round) {
+			if time.Now().After(until) {
+				t.Fatalf("round %d: %d get_token and %d subscribe calls within %v, want renewals",
+					round, s.getTokens.Load()-getTokens, s.subscribes.Load()-subscribes, deadline)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		text := "after renewal " + string(rune('0'+round))
+		s.publish("$users", "renewed-"+text, text)
+		p.waitShown(text)
+	}
+	if changes := eval[[]map[string]any](p, `stateChanges`); len(changes) != 0 {
+		t.Errorf("the connection state changed during renewals: %v", changes)
+	}
+	if got := p.state(); got != "connected" {
+		t.Errorf("the page shows %q, want connected", got)
+	}
+	t.Logf("renewals: %d get_token, %d subscribe", s.getTokens.Load()-getTokens, s.subscribes.Load()-subscribes)
+}
+
+// TestBrowserReconnect takes the page offline, publishes meanwhile, and
+// brings it back: every message shows once (history recovery,
+// duplicates dropped by id). Then Centrifugo restarts with its history
+// gone: the page reconnects by itself and says messages may be missing.
+func TestBrowserReconnect(t *testing.T) {
+	s := startStack(t, 10*time.Minute, instant.EncodingObject)
+	p := s.openPage()
+	p.login("alice")
+	p.waitState("connected")
+	s.request("public", "before", "before")
+	s.request("public", "before", "before") // the same id again: dropped
+	p.waitShown("before")
+
+	p.network(true)
+	p.waitState("connecting")
+	var gap []string
+	for i, ch := range []string{"public", "$users", "public", "$users", "public"} {
+		text := "offline " + string(rune('1'+i))
+		s.request(ch, "gap-"+text, text)
+		gap = append(gap, text)
+	}
+	s.request("public", "gap-offline 1", "offline 1") // a duplicate of a missed one
+	if got := p.state(); got == "connected" {
+		t.Fatal("the page reconnected while offline: the test would prove nothing")
+	}
+	p.network(false)
+	p.waitState("connected")
+	s.request("public", "back", "back online")
+	p.waitShown(append(gap, "back online")...)
+	for _, text := range append(gap, "before", "back online") {
+		if n := p.count(text); n != 1 {
+			t.Errorf("%q is shown %d times, want once", text, n)
+		}
+	}
+	if eval[bool](p, `!document.getElementById("unrecovered").hidden`) {
+		t.Error("after a recovered reconnect the page says messages may be missing")
+	}
+
+	s.cent.Stop(t)
+	p.waitState("connecting")
+	s.cent.Start(t)
+	p.waitState("connected")
+	p.waitFor("the could-not-recover notice", func() bool {
+		return eval[bool](p, `!document.getElementById("unrecovered").hidden`)
+	})
+	notice := eval[string](p, `document.getElementById("unrecovered").textContent`)
+	if !strings.Contains(notice, "may be missing") {
+		t.Errorf("notice %q", notice)
+	}
+	s.request("$users", "restarted", "after the restart")
+	p.waitShown("after the restart")
+}
+
+// network takes the page offline (navigator.onLine false, the offline
+// event, every request failing) or back online.
+func (p *page) network(offline bool) {
+	p.t.Helper()
+	p.do("set offline "+map[bool]string{true: "on", false: "off"}[offline], chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, t, network.Enable, network.EnableParams{}); err != nil {
+			return err
+		}
+		if _, err := cdp.Call(ctx, t, network.EmulateNetworkConditionsByRule, network.EmulateNetworkConditionsByRuleParams{
+			MatchedNetworkConditions: []*network.Conditions{{Offline: offline, DownloadThroughput: -1, UploadThroughput: -1}},
+		}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, t, network.OverrideNetworkState, network.OverrideNetworkStateParams{
+			Offline: offline, DownloadThroughput: -1, UploadThroughput: -1,
+		})
+		return err
+	}))
+}
