@@ -2,10 +2,10 @@
 """Publish to instant from Python with nothing but the standard library.
 
 In production use nats-py, the NATS client for asyncio
-(``pip install nats-py``): it reconnects, keeps a connection pool busy and
-speaks JetStream. This file talks the NATS text protocol over a plain
-socket instead, so that it runs anywhere Python 3 does, and shows how
-little a producer needs:
+(``pip install nats-py``): it reconnects, handles TLS and authentication
+(this file does neither) and speaks JetStream. This file talks the NATS
+text protocol over a plain socket instead, so that it runs anywhere
+Python 3 does, and shows how little a producer needs:
 
 1. one envelope fire-and-forget: published with a reply inbox on
    instant.publish.<channel>, which the JetStream stream INSTANT captures
