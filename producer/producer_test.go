@@ -202,14 +202,15 @@ func TestRequestRefusedOrUnanswered(t *testing.T) {
 }
 
 func TestRequestUnreadableReply(t *testing.T) {
-	p, nc := newPublisher(t, producer.Config{})
 	for _, reply := range []string{"pong", `{"ok":false}`} {
-		got := answer(t, nc, reply)
-		_, err := p.Request(t.Context(), producer.Event{Channel: "public", Message: "hi"})
-		if err == nil || !strings.Contains(err.Error(), "unreadable answer on instant.request.public") {
-			t.Errorf("reply %s: error %v, want an unreadable answer", reply, err)
-		}
-		<-got
+		t.Run(reply, func(t *testing.T) {
+			p, nc := newPublisher(t, producer.Config{})
+			answer(t, nc, reply)
+			_, err := p.Request(t.Context(), producer.Event{Channel: "public", Message: "hi"})
+			if err == nil || !strings.Contains(err.Error(), "unreadable answer on instant.request.public") {
+				t.Errorf("error %v, want an unreadable answer", err)
+			}
+		})
 	}
 }
 
