@@ -130,3 +130,13 @@ func (c Channel) Admit(e *Envelope) error {
 	}
 	return nil
 }
+
+// LiteralSubject reports whether s is a literal NATS subject that can
+// prefix a channel: non-empty tokens separated by single dots, without
+// wildcards or white space.
+func LiteralSubject(s string) bool {
+	if s == "" || strings.HasPrefix(s, ".") || strings.HasSuffix(s, ".") || strings.Contains(s, "..") {
+		return false
+	}
+	return !strings.ContainsFunc(s, func(r rune) bool { return r == '*' || r == '>' || unicode.IsSpace(r) || unicode.IsControl(r) })
+}

@@ -73,3 +73,14 @@ func TestAdmit(t *testing.T) {
 		}
 	}
 }
+
+func TestLiteralSubject(t *testing.T) {
+	for s, want := range map[string]bool{
+		"instant.publish": true, "a": true, "a.b-c_d": true,
+		"": false, ".a": false, "a.": false, "a..b": false, "a.*": false, "a.>": false, "a b": false, "a\tb": false, "a\nb": false,
+	} {
+		if got := instant.LiteralSubject(s); got != want {
+			t.Errorf("LiteralSubject(%q) = %t, want %t", s, got, want)
+		}
+	}
+}

@@ -113,7 +113,7 @@ func (c *Config) Validate() error {
 	for _, f := range []struct{ name, subject string }{
 		{"Subject", c.Subject}, {"RequestSubject", c.RequestSubject}, {"DeadSubject", c.DeadSubject},
 	} {
-		if strings.ContainsAny(f.subject, "*> \t") || strings.HasPrefix(f.subject, ".") || strings.HasSuffix(f.subject, ".") {
+		if !instant.LiteralSubject(f.subject) {
 			errs = append(errs, fmt.Errorf("field %s: %q is not a literal subject", f.name, f.subject))
 		}
 	}

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -91,7 +90,7 @@ func (c *Config) Validate() error {
 	}
 	var errs []error
 	for _, f := range []struct{ name, subject string }{{"Subject", c.Subject}, {"RequestSubject", c.RequestSubject}} {
-		if strings.ContainsAny(f.subject, "*> \t\r\n") || strings.HasPrefix(f.subject, ".") || strings.HasSuffix(f.subject, ".") || strings.Contains(f.subject, "..") {
+		if !instant.LiteralSubject(f.subject) {
 			errs = append(errs, fmt.Errorf("producer: field %s: %q is not a literal subject", f.name, f.subject))
 		}
 	}

@@ -154,7 +154,7 @@ func (r *envReader) duration(name string, def time.Duration) time.Duration {
 
 func (r *envReader) subject(name, def string) string {
 	v := r.str(name, def)
-	if strings.ContainsAny(v, "*> \t") || strings.HasPrefix(v, ".") || strings.HasSuffix(v, ".") || strings.Contains(v, "..") {
+	if !instant.LiteralSubject(v) {
 		r.fail(name, "%q is not a literal NATS subject such as %s", v, def)
 		return def
 	}
