@@ -22,9 +22,11 @@ client.onChannels((channels) => {
   $("channels").textContent = channels.map((c) => `${c.name} (${c.level})`).join(", ") || "none";
 });
 
+const unrecovered = new Set();
 client.onUnrecovered(({ channel }) => {
+  unrecovered.add(channel);
   const note = $("unrecovered");
-  note.textContent = `Some messages on ${channel} may be missing: they could not be recovered after the reconnect.`;
+  note.textContent = `Some messages on ${[...unrecovered].join(", ")} may be missing: they could not be recovered after a reconnect.`;
   note.hidden = false;
 });
 
