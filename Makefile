@@ -58,7 +58,7 @@ web:
 	cd web && npm ci --no-audit --no-fund && node build.mjs
 
 ## run: build what is missing and start the local stack
-run: build $(BIN)/centrifugo
+run: build $(BIN)/centrifugo $(BIN)/nats
 	$(BIN)/instant dev
 
 ## test: install the tools, lint, then run every test with the race detector
