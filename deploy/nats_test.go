@@ -95,6 +95,7 @@ func TestNATSClusterPermissions(t *testing.T) {
 	waitHTTP(t, "http://"+metricsAddr+"/readyz")
 	waitHTTP(t, "http://"+authAddr+"/readyz")
 	sub := c.Subscribe(t, "alice", "public", "orders")
+	replicate(t, natsURL(natsAdmin), "INSTANT", "INSTANT_DEAD", "KV_instant_channels", "KV_instant_users")
 
 	t.Run("auth reads the user store", func(t *testing.T) {
 		resp, err := http.Post("http://"+authAddr+"/instant/login/", "application/json",
@@ -122,7 +123,9 @@ func TestNATSClusterPermissions(t *testing.T) {
 		if err := json.Unmarshal(reply.Data, &r); err != nil || !r.OK {
 			t.Errorf("request reply %s, want ok", reply.Data)
 		}
-		sub.Next(t, readyTimeout)
+		if got := sub.Next(t, readyTimeout); !bytes.Contains(got.Data, []byte("asking")) {
+			t.Errorf("subscriber got %s, want the request's message", got.Data)
+		}
 
 		p.refusedPublish(t, "instant.dead")
 		p.refusedPublish(t, "$JS.API.STREAM.INFO.INSTANT")
@@ -212,6 +215,49 @@ func runInstant(t *testing.T, bin, natsURL, stdin string, args ...string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("instant %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
+}
+
+// replicate raises the streams to three replicas, as nats/cluster.conf
+// tells the operator to, and waits until each has a leader and two
+// current followers (about ten seconds here): before that a publication
+// may go unacknowledged.
+func replicate(t *testing.T, url string, streams ...string) {
+	t.Helper()
+	js, err := jetstream.New(stacktest.Connect(t, url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
+	defer cancel()
+	var updated []jetstream.Stream
+	for _, name := range streams {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatalf("stream %s: %v", name, err)
+		}
+		cfg := s.CachedInfo().Config
+		cfg.Replicas = 3
+		if _, err := js.UpdateStream(ctx, cfg); err != nil {
+			t.Fatalf("stream %s to 3 replicas: %v", name, err)
+		}
+		updated = append(updated, s)
+	}
+	for _, s := range updated {
+		for !replicated(t, ctx, s) {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+// replicated reports whether s has a leader and two current followers.
+func replicated(t *testing.T, ctx context.Context, s jetstream.Stream) bool {
+	t.Helper()
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatalf("stream %s: %v", s.CachedInfo().Config.Name, err)
+	}
+	c := info.Cluster
+	return c != nil && c.Leader != "" && len(c.Replicas) == 2 && c.Replicas[0].Current && c.Replicas[1].Current
 }
 
 // watchedConn is a NATS connection that reports the server's asynchronous
