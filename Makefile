@@ -47,7 +47,7 @@ tools: $(BIN)/centrifugo $(BIN)/nats $(BIN)/nats-server $(BIN)/staticcheck
 ## chromium: install Debian's chromium for the browser tests in web/ when missing
 chromium:
 	@if [ -x /usr/bin/chromium ]; then :; \
-	elif [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y --no-install-recommends chromium; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
 	else echo "chromium is missing and installing it needs root (apt-get install chromium): the browser tests will be skipped"; fi
 
 web/node_modules/.package-lock.json: web/package-lock.json
