@@ -42,13 +42,19 @@ $(BIN)/staticcheck:
 ## tools: install what the tests need into bin/
 tools: $(BIN)/centrifugo $(BIN)/nats $(BIN)/nats-server $(BIN)/staticcheck
 
-.PHONY: chromium web
+.PHONY: packages web
 
-## chromium: install Debian's chromium for the browser tests in web/ when missing
-chromium:
-	@if [ -x /usr/bin/chromium ]; then :; \
-	elif [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
-	else echo "chromium is missing and installing it needs root (apt-get install chromium): the browser tests will be skipped"; fi
+# Debian packages the tests use, each as package:the file it provides.
+TEST_PACKAGES := chromium:/usr/bin/chromium redis-server:/usr/bin/redis-server \
+	docker-compose:/usr/bin/docker-compose systemd:/usr/bin/systemd-analyze
+
+## packages: install the Debian packages the tests use (headless browser,
+## validators of deploy/) when missing; installing needs root
+packages:
+	@missing=""; for p in $(TEST_PACKAGES); do [ -x "$${p#*:}" ] || missing="$$missing $${p%%:*}"; done; \
+	if [ -z "$$missing" ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	else echo "missing Debian packages:$$missing; install them as root (apt-get install$$missing) or some tests fail or skip"; fi
 
 web/node_modules/.package-lock.json: web/package-lock.json
 	cd web && npm ci --no-audit --no-fund
@@ -62,7 +68,7 @@ run: build $(BIN)/centrifugo $(BIN)/nats
 	$(BIN)/instant dev
 
 ## test: install the tools, lint, then run every test with the race detector
-test: tools chromium lint web/node_modules/.package-lock.json
+test: tools packages lint web/node_modules/.package-lock.json
 	node --test web/test/
 	go test $(TEST_FLAGS) ./...
 

@@ -223,7 +223,7 @@ func (s *stack) openPage() *page {
 		if os.Geteuid() != 0 {
 			t.Skipf("%s is missing and installing it needs root: apt-get install chromium", chromiumPath)
 		}
-		t.Fatalf("%s is missing: run make chromium (or make test, which installs it)", chromiumPath)
+		t.Fatalf("%s is missing: run make packages (or make test, which installs it)", chromiumPath)
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath),
