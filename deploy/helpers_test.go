@@ -107,7 +107,7 @@ func startProcess(t *testing.T, name string, env []string, bin string, args ...s
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
 	out := &lockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
-	setParentDeathSignal(cmd)
+	stacktest.SetParentDeathSignal(cmd)
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}

@@ -237,7 +237,7 @@ func (c *Centrifugo) start() error {
 	run := newTailBuffer(64 << 10) // this run's output alone
 	cmd.Stdout = io.MultiWriter(c.out, run)
 	cmd.Stderr = cmd.Stdout
-	setParentDeathSignal(cmd)
+	SetParentDeathSignal(cmd)
 	if err := cmd.Start(); err != nil {
 		c.mu.Unlock()
 		return fmt.Errorf("start centrifugo: %w", err)

@@ -5,8 +5,8 @@ import (
 	"syscall"
 )
 
-// setParentDeathSignal makes the kernel kill the child when the test
+// SetParentDeathSignal makes the kernel kill the child when the test
 // binary dies without running its cleanups (e.g. on a -timeout panic).
-func setParentDeathSignal(cmd *exec.Cmd) {
+func SetParentDeathSignal(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 }

@@ -4,6 +4,6 @@ package stacktest
 
 import "os/exec"
 
-// setParentDeathSignal does nothing where the kernel has no parent death
+// SetParentDeathSignal does nothing where the kernel has no parent death
 // signal; cleanups still kill the child.
-func setParentDeathSignal(*exec.Cmd) {}
+func SetParentDeathSignal(*exec.Cmd) {}
