@@ -54,11 +54,12 @@ var (
 
 // stack is the whole of instant on loopback, with the demo page.
 type stack struct {
-	t    *testing.T
-	nc   *nats.Conn
-	js   jetstream.JetStream
-	cent *stacktest.Centrifugo
-	url  string // the page's origin: auth endpoints, static files, demo
+	t     *testing.T
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	cent  *stacktest.Centrifugo
+	users *users.Store
+	url   string // the page's origin: auth endpoints, static files, demo
 
 	getTokens  atomic.Int64 // POSTs to get_token
 	subscribes atomic.Int64 // POSTs to subscribe
@@ -87,19 +88,18 @@ func startStack(t *testing.T, ttl time.Duration, encoding instant.PayloadEncodin
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := users.Open(ctx, s.js, "", users.WithCost(bcrypt.MinCost))
-	if err != nil {
+	if s.users, err = users.Open(ctx, s.js, "", users.WithCost(bcrypt.MinCost)); err != nil {
 		t.Fatal(err)
 	}
 	for _, u := range browserUsers {
-		if err := store.Add(ctx, u, password); err != nil {
+		if err := s.users.Add(ctx, u, password); err != nil {
 			t.Fatal(err)
 		}
 	}
 	api := centrifugo.New(centrifugo.Config{URL: s.cent.APIURL, Key: s.cent.APIKey})
 	s.runBridge(view, api, encoding)
 	authSrv, err := auth.New(auth.Config{HMACKey: s.cent.HMACKey, TokenTTL: ttl},
-		auth.Deps{Channels: view, Users: store, Revoker: api, Log: zaptest.NewLogger(t).Named("auth")})
+		auth.Deps{Channels: view, Users: s.users, Revoker: api, Log: zaptest.NewLogger(t).Named("auth")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,6 +415,25 @@ func TestBrowserChannelsByUser(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestBrowserSessionEnded ends the user's sessions on the server (as a
+// logout elsewhere or a password change does): the auth service
+// disconnects the page, which shows the login form again.
+func TestBrowserSessionEnded(t *testing.T) {
+	s := startStack(t, 10*time.Minute, instant.EncodingObject)
+	p := s.openPage()
+	p.login("alice")
+	p.waitState("connected")
+	if err := s.users.RevokeSessions(t.Context(), "alice"); err != nil {
+		t.Fatal(err)
+	}
+	p.do("wait for the login form", chromedp.WaitVisible(chromedp.ID("username")))
+	p.waitState("disconnected")
+	if msg := eval[string](p, `document.getElementById("login-error").textContent`); !strings.Contains(msg, "session ended") {
+		t.Errorf("the page says %q, want that the session ended", msg)
+	}
+	p.screenshot("end")
 }
 
 // TestBrowserTokenRenewal keeps the page open across several expiries of

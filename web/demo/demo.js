@@ -12,10 +12,16 @@ const client = new Instant({
 // For the browser console: try instant.on((m) => console.log(m)).
 window.instant = client;
 
-client.onState(({ state, reason }) => {
+client.onState(({ state, code, reason }) => {
   $("state-name").textContent = state;
   $("state-name").dataset.state = state;
   $("state-reason").textContent = reason ? `(${reason})` : "";
+  if (state === "disconnected" && code !== 0) {
+    // Not our own logout: the server ended the session (logout elsewhere,
+    // password changed, user removed) or refused to renew its tokens.
+    loggedIn(false);
+    $("login-error").textContent = "Your session ended: log in again.";
+  }
 });
 
 client.onChannels((channels) => {
