@@ -7,12 +7,15 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,6 +23,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap/zaptest"
@@ -63,15 +67,35 @@ type stack struct {
 
 	getTokens  atomic.Int64 // POSTs to get_token
 	subscribes atomic.Int64 // POSTs to subscribe
+
+	bearerGetTokens  atomic.Int64 // POSTs to get_token with a Bearer token
+	bearerSubscribes atomic.Int64 // POSTs to subscribe with a Bearer token
+
+	mu      sync.Mutex
+	bearers map[string]int // how often each Bearer token was presented
+}
+
+// stackConfig is how startStackWith sets up the stack.
+type stackConfig struct {
+	ttl         time.Duration           // of the tokens the auth server issues
+	encoding    instant.PayloadEncoding // of the bridge's publications
+	identityKey string                  // verifies identity JWTs; empty: Bearer tokens refused
+	channels    []instant.Channel       // registered besides browserChannels
 }
 
 // startStack starts NATS, Centrifugo, a bridge with encoding and an auth
 // server issuing tokens that live ttl, and serves the page.
 func startStack(t *testing.T, ttl time.Duration, encoding instant.PayloadEncoding) *stack {
 	t.Helper()
+	return startStackWith(t, stackConfig{ttl: ttl, encoding: encoding})
+}
+
+// startStackWith starts the stack as cfg says.
+func startStackWith(t *testing.T, cfg stackConfig) *stack {
+	t.Helper()
 	ctx := t.Context()
 	srv := stacktest.NATS(t)
-	s := &stack{t: t, nc: stacktest.Connect(t, srv.ClientURL())}
+	s := &stack{t: t, nc: stacktest.Connect(t, srv.ClientURL()), bearers: map[string]int{}}
 	var err error
 	if s.js, err = jetstream.New(s.nc); err != nil {
 		t.Fatal(err)
@@ -81,7 +105,7 @@ func startStack(t *testing.T, ttl time.Duration, encoding instant.PayloadEncodin
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, _, err := reg.Import(ctx, browserChannels, false); err != nil {
+	if _, _, _, err := reg.Import(ctx, append(slices.Clone(browserChannels), cfg.channels...), false); err != nil {
 		t.Fatal(err)
 	}
 	view, err := reg.Watch(ctx)
@@ -97,8 +121,8 @@ func startStack(t *testing.T, ttl time.Duration, encoding instant.PayloadEncodin
 		}
 	}
 	api := centrifugo.New(centrifugo.Config{URL: s.cent.APIURL, Key: s.cent.APIKey})
-	s.runBridge(view, api, encoding)
-	authSrv, err := auth.New(auth.Config{HMACKey: s.cent.HMACKey, TokenTTL: ttl},
+	s.runBridge(view, api, cfg.encoding)
+	authSrv, err := auth.New(auth.Config{HMACKey: s.cent.HMACKey, TokenTTL: cfg.ttl, IdentityKey: cfg.identityKey},
 		auth.Deps{Channels: view, Users: s.users, Revoker: api, Log: zaptest.NewLogger(t).Named("auth")})
 	if err != nil {
 		t.Fatal(err)
@@ -159,19 +183,45 @@ func run(t *testing.T, name string, f func(context.Context) error) {
 	})
 }
 
-// counting counts the token requests the page makes.
+// counting counts the token requests the page makes, and those made with
+// a Bearer token, and records the Bearer tokens presented.
 func (s *stack) counting(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
+			token, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			switch r.URL.Path {
 			case auth.PathGetToken:
 				s.getTokens.Add(1)
+				if bearer {
+					s.bearerGetTokens.Add(1)
+				}
 			case auth.PathSubscribe:
 				s.subscribes.Add(1)
+				if bearer {
+					s.bearerSubscribes.Add(1)
+				}
+			}
+			if bearer {
+				s.mu.Lock()
+				s.bearers[token]++
+				s.mu.Unlock()
 			}
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// reusedBearers returns how many Bearer tokens were presented more than
+// once, and how many distinct ones were presented.
+func (s *stack) reusedBearers() (reused, distinct int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range s.bearers {
+		if n > 1 {
+			reused++
+		}
+	}
+	return reused, len(s.bearers)
 }
 
 // envelope is the body of a test message: its text is the message, its
@@ -280,11 +330,11 @@ func (p *page) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 }
 
 // eval returns the value of a JavaScript expression on the page.
-func eval[T any](p *page, expr string) T {
+func eval[T any](p *page, expr string, opts ...chromedp.EvaluateOption) T {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(p.ctx, deadline)
 	defer cancel()
-	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr, opts...))
 	if err != nil {
 		p.t.Fatalf("evaluate %s: %v", expr, err)
 	}
@@ -472,6 +522,207 @@ func TestBrowserTokenRenewal(t *testing.T) {
 		t.Errorf("the page shows %q, want connected", got)
 	}
 	t.Logf("renewals: %d get_token, %d subscribe", s.getTokens.Load()-getTokens, s.subscribes.Load()-subscribes)
+}
+
+// teamChannel is registered besides browserChannels for
+// TestBrowserIdentity: a groups channel of the identity's group.
+var teamChannel = instant.Channel{Name: "$team", Level: instant.LevelGroups, Groups: []string{"group1"}, Active: true}
+
+// signIdentity signs an identity JWT with key, as an existing app does
+// (HS256).
+func signIdentity(key string, claims jwt.MapClaims) (string, error) {
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(key))
+}
+
+// received is a message as the identity client on the page recorded it.
+type received struct {
+	Channel string `json:"channel"`
+	ID      string `json:"id"`
+	Text    string `json:"text"`
+}
+
+// identityScript creates an Instant with identity (a JavaScript
+// expression) on the page as window.identityClient, records its messages
+// in window.identityMessages (and shows them at the top of the page) and
+// its state changes in window.identityStates, connects, and evaluates to
+// the names of the granted channels.
+func identityScript(identity, websocketURL string) string {
+	return fmt.Sprintf(`(async () => {
+		const { Instant } = await import("/instant/static/instant.js");
+		const log = document.createElement("pre");
+		log.id = "identity-log";
+		log.textContent = "Messages of the identity client:\n";
+		document.body.prepend(log);
+		window.identityMessages = [];
+		window.identityStates = [];
+		const client = new Instant({ identity: %s, websocketURL: %s });
+		window.identityClient = client;
+		client.on((m) => {
+			identityMessages.push({ channel: m.channel, id: m.id ?? "", text: m.message ?? "" });
+			log.textContent += m.channel + ": " + (m.message ?? "") + "\n";
+		});
+		client.onState((e) => identityStates.push(e.state + " " + e.reason));
+		const channels = await client.connect();
+		return channels.map((c) => c.name);
+	})()`, identity, jsString(websocketURL))
+}
+
+// jsString returns s as a JavaScript string literal.
+func jsString(s string) string {
+	b, _ := json.Marshal(s) // a string always encodes
+	return string(b)
+}
+
+// TestBrowserIdentity connects a page with identity JWTs signed by an
+// existing app, sent as Authorization: Bearer, instead of a login. The
+// page sees the channels of the identity's level and groups, renews its
+// short-lived tokens with a fresh identity JWT each time, and a JWT
+// signed with another key is refused.
+func TestBrowserIdentity(t *testing.T) {
+	const (
+		ttl         = 3 * time.Second
+		identityKey = "the existing app's identity key, 32 bytes or more"
+	)
+	s := startStackWith(t, stackConfig{
+		ttl: ttl, encoding: instant.EncodingObject, identityKey: identityKey, channels: []instant.Channel{teamChannel},
+	})
+	p := s.openPage()
+
+	// The app's side: a fresh identity JWT on every call, told apart by
+	// its jti.
+	var issued atomic.Int64
+	p.do("expose freshIdentity", chromedp.ExposeFunc("freshIdentity", func(context.Context, []any) (string, error) {
+		n := issued.Add(1)
+		return signIdentity(identityKey, jwt.MapClaims{
+			"sub": "ext-gina", "groups": []string{"group1"}, "staff": false, "superuser": false,
+			"exp": time.Now().Add(time.Minute).Unix(), "jti": strconv.FormatInt(n, 10),
+		})
+	}))
+	granted := eval[[]string](p, identityScript("() => freshIdentity()", s.cent.WSURL), chromedp.EvalAwaitPromise)
+	if want := []string{"$team", "$users", "public"}; !slices.Equal(granted, want) {
+		t.Fatalf("connect() granted %v, want %v", granted, want)
+	}
+	messages := func() []received { return eval[[]received](p, `identityMessages`) }
+	waitUntil := func(what string, cond func() bool) {
+		t.Helper()
+		until := time.Now().Add(deadline)
+		for !cond() {
+			if time.Now().After(until) {
+				t.Fatalf("the identity client did not get to %s within %v (state %q, messages %v, states %v)", what, deadline,
+					eval[string](p, `identityClient.state`), messages(), eval[[]string](p, `identityStates`))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitShown := func(texts ...string) {
+		t.Helper()
+		waitUntil("messages "+strings.Join(texts, ", "), func() bool {
+			got := messages()
+			for _, text := range texts {
+				if !slices.ContainsFunc(got, func(m received) bool { return m.Text == text }) {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	waitUntil("state connected", func() bool { return eval[string](p, `identityClient.state`) == "connected" })
+	// Subscribed to every granted channel before publishing (the
+	// subscriptions are the client's own, not in its API).
+	waitUntil("every subscription", func() bool {
+		return eval[bool](p, `identityClient.subs.size === 3 && [...identityClient.subs.values()].every((s) => s.state === "subscribed")`)
+	})
+
+	all := append(slices.Clone(browserChannels), teamChannel)
+	for _, ch := range all {
+		s.publish(ch.Name, "to-"+ch.Name, "hello "+ch.Name)
+	}
+	// Relayed in order by one bridge, delivered in order on one
+	// connection: once the marker is there, $staff never will be.
+	s.publish("public", "marker", "marker")
+	waitShown("marker")
+	p.screenshot("received")
+	got := messages()
+	for _, ch := range all {
+		want := 0
+		if slices.Contains(granted, ch.Name) {
+			want = 1
+		}
+		n := 0
+		for _, m := range got {
+			if m.ID == "to-"+ch.Name {
+				n++
+				if m.Channel != ch.Name || m.Text != "hello "+ch.Name {
+					t.Errorf("the message to %s arrived as %+v", ch.Name, m)
+				}
+			}
+		}
+		if n != want {
+			t.Errorf("the message to %s arrived %d times, want %d (messages %v)", ch.Name, n, want, got)
+		}
+	}
+
+	// Renewals: get_token for the connection and subscribe for each of
+	// the 3 channels, every one with Bearer and a fresh identity JWT.
+	states := len(eval[[]string](p, `identityStates`))
+	getTokens, subscribes := s.bearerGetTokens.Load(), s.bearerSubscribes.Load()
+	for round := int64(1); round <= 2; round++ {
+		waitUntil(fmt.Sprintf("renewal %d", round), func() bool {
+			return s.bearerGetTokens.Load() >= getTokens+round && s.bearerSubscribes.Load() >= subscribes+3*round
+		})
+		text := "after renewal " + strconv.FormatInt(round, 10)
+		s.publish("$team", "renewed-"+text, text)
+		waitShown(text)
+	}
+	t.Logf("renewals: %d get_token, %d subscribe with Bearer", s.bearerGetTokens.Load()-getTokens, s.bearerSubscribes.Load()-subscribes)
+	if all := eval[[]string](p, `identityStates`); len(all) != states {
+		t.Errorf("the connection state changed during renewals: %v", all[states:])
+	}
+	if st := eval[string](p, `identityClient.state`); st != "connected" {
+		t.Errorf("after the renewals the identity client is %q, want connected", st)
+	}
+	if all := s.getTokens.Load() - s.bearerGetTokens.Load(); all != 1 {
+		// The demo page's own client asks once, with no session.
+		t.Errorf("%d get_token calls without Bearer, want 1 (the demo page's own)", all)
+	}
+	bearer := s.bearerGetTokens.Load() + s.bearerSubscribes.Load()
+	if reused, distinct := s.reusedBearers(); reused != 0 || int64(distinct) != bearer {
+		t.Errorf("%d Bearer requests presented %d distinct identity JWTs, %d of them more than once: want a fresh one each time", bearer, distinct, reused)
+	}
+	if n := issued.Load(); n < bearer {
+		t.Errorf("the app issued %d identity JWTs for %d Bearer requests", n, bearer)
+	}
+
+	// An identity JWT signed with another key: connect() rejects with
+	// HTTPError 403.
+	bad, err := signIdentity("another key, not the identity key at all", jwt.MapClaims{
+		"sub": "ext-gina", "groups": []string{"group1"}, "exp": time.Now().Add(time.Minute).Unix(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eval[bool](p, `window.identityToken = `+jsString(bad)+`; true`)
+	before := s.bearerGetTokens.Load()
+	refused := eval[map[string]any](p, `(async () => {
+		const { HTTPError, Instant } = await import("/instant/static/instant.js");
+		const client = new Instant({ identity: () => window.identityToken, websocketURL: `+jsString(s.cent.WSURL)+` });
+		try {
+			await client.connect();
+			client.disconnect();
+			return { connected: true };
+		} catch (err) {
+			return { httpError: err instanceof HTTPError, status: err.status ?? 0, path: err.path ?? "", message: String(err), state: client.state };
+		}
+	})()`, chromedp.EvalAwaitPromise)
+	if refused["httpError"] != true || refused["status"] != 403.0 || refused["path"] != auth.PathGetToken || refused["state"] != "disconnected" {
+		t.Errorf("connect() with a wrongly signed identity JWT: %v, want an HTTPError 403 from %s, disconnected", refused, auth.PathGetToken)
+	}
+	if n := s.bearerGetTokens.Load() - before; n != 1 {
+		t.Errorf("connect() with a wrongly signed identity JWT made %d get_token calls with Bearer, want 1", n)
+	}
+	// The first client is unaffected.
+	s.publish("$team", "still", "still there")
+	waitShown("still there")
 }
 
 // TestBrowserReconnect takes the page offline, publishes meanwhile, and
