@@ -307,10 +307,16 @@ func TestBridgeSIGTERM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := stream.Info(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The stream stores core publications asynchronously: count what it
+	// holds once it has stored all n, so that no envelope still queued
+	// for storage counts as acked.
+	var info *jetstream.StreamInfo
+	waitFor(t, 30*time.Second, func() bool {
+		if info, err = stream.Info(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		return info.State.LastSeq >= n
+	})
 	remaining := int(info.State.Msgs)
 	relayed := stacktest.Distinct(t, sub.History(t, "public"))
 	if acked := n - remaining; len(relayed) < acked {
