@@ -150,7 +150,10 @@ func devInstallation(dir string, ports devPorts) (installation, error) {
 	if errors.Is(err, os.ErrNotExist) {
 		in, err = newInstallation(ports.Centrifugo, nil)
 		if err == nil {
-			err = writeInstallation(dir, in, false)
+			err = os.MkdirAll(dir, 0o700)
+		}
+		if err == nil {
+			err = writePrivate(filepath.Join(dir, settingsFile), []byte(in.settings()))
 		}
 	}
 	if err != nil {

@@ -338,3 +338,27 @@ func TestDevPortInUse(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want 2 and one line starting %q", code, errOut, want)
 	}
 }
+
+// TestDevInstallation checks the secrets of a data folder: created once,
+// kept on later runs, and created next to a Centrifugo config left by an
+// older version.
+func TestDevInstallation(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, centrifugoConfigFile), []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ports := devPorts{NATS: 4222, Centrifugo: 8000, Auth: 8001, Metrics: 8002}
+	first, err := devInstallation(dir, ports)
+	if err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+	ports.Centrifugo = 9000
+	again, err := devInstallation(dir, ports)
+	if err != nil || again.APIKey != first.APIKey || again.HMACKey != first.HMACKey {
+		t.Fatalf("second run: %v; secrets kept: %t", err, again.APIKey == first.APIKey && again.HMACKey == first.HMACKey)
+	}
+	conf, err := os.ReadFile(filepath.Join(dir, centrifugoConfigFile))
+	if err != nil || !strings.Contains(string(conf), `"port": 9000`) || !strings.Contains(string(conf), first.HMACKey) {
+		t.Errorf("Centrifugo config not rewritten for the new port and the kept secrets (%v):\n%s", err, conf)
+	}
+}
