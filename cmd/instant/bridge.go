@@ -99,11 +99,15 @@ func (c *natsConn) Drain() error {
 	return err
 }
 
-// connectNATS connects with endless reconnects, logging connection changes.
-func connectNATS(url, name string, log *zap.Logger) (*natsConn, error) {
+// connectNATS connects for command (e.g. "bridge") with endless
+// reconnects, logging connection changes. Replies to the connection come
+// on its own inbox prefix, _INBOX_<command>, so that NATS permissions can
+// keep the parts from reading each other's replies.
+func connectNATS(url, command string, log *zap.Logger) (*natsConn, error) {
 	closed := make(chan struct{})
 	nc, err := nats.Connect(url,
-		nats.Name(name),
+		nats.Name("instant "+command),
+		nats.CustomInboxPrefix(inboxPrefix(command)),
 		nats.MaxReconnects(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
@@ -127,6 +131,9 @@ func connectNATS(url, name string, log *zap.Logger) (*natsConn, error) {
 	}
 	return &natsConn{Conn: nc, closed: closed}, nil
 }
+
+// inboxPrefix is the reply subject prefix of command's connections.
+func inboxPrefix(command string) string { return "_INBOX_" + command }
 
 func natsCheck(nc *nats.Conn) monitor.Check {
 	return monitor.Check{Name: "nats", Func: func(context.Context) error {

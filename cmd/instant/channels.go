@@ -36,7 +36,7 @@ func withStore(ctx context.Context, env *Env, f func(*registry.Store) error) err
 		return err
 	}
 	log := newLogger(env)
-	nc, err := connectNATS(s.NATSURL, "instant channels", log)
+	nc, err := connectNATS(s.NATSURL, "channels", log)
 	if err != nil {
 		return err
 	}

@@ -90,7 +90,7 @@ func runDev(ctx context.Context, args []string, env *Env) error {
 	}
 	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
 	s.NATSURL = srv.ClientURL()
-	nc, err := connectNATS(s.NATSURL, "instant dev", log)
+	nc, err := connectNATS(s.NATSURL, "dev", log)
 	if err != nil {
 		return err
 	}

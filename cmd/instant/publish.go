@@ -45,7 +45,7 @@ func runPublish(ctx context.Context, args []string, env *Env) error {
 	if err != nil {
 		return err
 	}
-	nc, err := connectNATS(s.NATSURL, "instant publish", newLogger(env))
+	nc, err := connectNATS(s.NATSURL, "publish", newLogger(env))
 	if err != nil {
 		return err
 	}

@@ -42,7 +42,7 @@ func withUsers(ctx context.Context, env *Env, f func(*users.Store) error) error 
 	if err != nil {
 		return err
 	}
-	nc, err := connectNATS(s.NATSURL, "instant users", newLogger(env))
+	nc, err := connectNATS(s.NATSURL, "users", newLogger(env))
 	if err != nil {
 		return err
 	}
