@@ -96,6 +96,8 @@ func TestUsageAndConfigErrors(t *testing.T) {
 		{"unknown flag", base, []string{"publish", "public", "hi", "--colour"}, 2, "colour"},
 		{"publish without message", base, []string{"publish", "public"}, 2, "MESSAGE"},
 		{"publish bad data", base, []string{"publish", "public", "--data", "{"}, 2, "--data"},
+		{"publish null data", base, []string{"publish", "public", "--data", "null"}, 2, "--data"},
+		{"bad secure cookies", with("INSTANT_SECURE_COOKIES", "yes"), []string{"auth"}, 2, "INSTANT_SECURE_COOKIES"},
 		{"publish bad channel", base, []string{"publish", "a.b", "hi"}, 2, "channel"},
 		{"channels add without level", base, []string{"channels", "add", "x"}, 2, "--level"},
 		{"channels add bad level", base, []string{"channels", "add", "x", "--level", "root"}, 2, "level"},

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/instanthq/instant"
 	"github.com/instanthq/instant/bridge"
@@ -33,8 +36,8 @@ func runPublish(ctx context.Context, args []string, env *Env) error {
 		ev.Message = pos[1]
 	}
 	if *data != "" {
-		if !json.Valid([]byte(*data)) {
-			return usagef("publish: --data is not valid JSON")
+		if !json.Valid([]byte(*data)) || strings.TrimSpace(*data) == "null" {
+			return usagef("publish: --data is not a JSON value other than null")
 		}
 		ev.Data = json.RawMessage(*data)
 	}
@@ -95,7 +98,7 @@ func printReply(env *Env, r instant.Reply) {
 func publish(ctx context.Context, p *producer.Publisher, ev producer.Event, core bool, env *Env) error {
 	ack, err := p.Publish(ctx, ev)
 	switch {
-	case err != nil && !core:
+	case errors.Is(err, jetstream.ErrNoStreamResponse):
 		return fmt.Errorf("%w (is the bridge's stream created? start `instant bridge` once)", err)
 	case err != nil:
 		return err

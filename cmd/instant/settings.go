@@ -56,6 +56,8 @@ func loadSettings(lookup func(string) (string, bool)) (settings, error) {
 			AllowedOrigins: splitList(r.str("INSTANT_ALLOWED_ORIGINS", "")),
 			IdentityKey:    r.str("INSTANT_IDENTITY_KEY", ""),
 			Anonymous:      r.oneOf("INSTANT_ANONYMOUS", "false", "true", "false") == "true",
+			SecureCookies:  r.oneOf("INSTANT_SECURE_COOKIES", "false", "true", "false") == "true",
+			ClientIPHeader: r.str("INSTANT_CLIENT_IP_HEADER", ""),
 		},
 	}
 	host := r.str("CENTRIFUGO_HOST", "http://localhost")
