@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/instanthq/instant"
@@ -98,13 +99,36 @@ func runDev(ctx context.Context, args []string, env *Env) error {
 	if err := ensureChannels(ctx, nc, defaultChannels); err != nil {
 		return err
 	}
+
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g, ctx := errgroup.WithContext(ctx)
+	err = startDevParts(ctx, g, s, ports, *dataDir, bin, nc, log, env)
+	if err != nil {
+		cancel() // stops what started, Centrifugo included
+	}
+	if werr := g.Wait(); werr != nil && (err == nil || errors.Is(err, context.Canceled)) {
+		err = werr // the failure that ended the group, not its consequence
+	}
+	switch {
+	case parent.Err() != nil && errors.Is(err, context.Canceled):
+		return nil // Ctrl-C while starting
+	case err != nil:
+		return err
+	}
+	return nc.Drain()
+}
+
+// startDevParts starts Centrifugo, waits until it is healthy, then serves
+// the auth module with the demo page and the bridge, all in g, and prints
+// the banner.
+func startDevParts(ctx context.Context, g *errgroup.Group, s settings, ports devPorts, dataDir, bin string, nc *natsConn, log *zap.Logger, env *Env) error {
 	password, err := ensureDemoUser(ctx, nc)
 	if err != nil {
 		return err
 	}
-
-	g, ctx := errgroup.WithContext(ctx)
-	child, err := startChild(ctx, g, bin, []string{"--config", filepath.Join(*dataDir, centrifugoConfigFile)}, env.Stderr)
+	child, err := startChild(ctx, g, bin, []string{"--config", filepath.Join(dataDir, centrifugoConfigFile)}, env.Stderr)
 	if err != nil {
 		return err
 	}
@@ -120,7 +144,7 @@ func runDev(ctx context.Context, args []string, env *Env) error {
 	}
 	g.Go(func() error { return serveBridge(ctx, s, nil, nc, log) })
 	printDevBanner(env.Stdout, s, password)
-	return g.Wait()
+	return nil
 }
 
 // checkFree fails with one line naming the first port something already
@@ -278,9 +302,15 @@ func startChild(ctx context.Context, g *errgroup.Group, bin string, args []strin
 	copied := make(chan struct{})
 	go func() {
 		defer close(copied)
-		sc := bufio.NewScanner(pipe)
-		for sc.Scan() {
-			fmt.Fprintf(out, "%s | %s\n", name, sc.Text())
+		r := bufio.NewReader(pipe) // no line length limit: the pipe is read to its end
+		for {
+			line, err := r.ReadString('\n')
+			if line != "" {
+				fmt.Fprintf(out, "%s | %s\n", name, strings.TrimSuffix(line, "\n"))
+			}
+			if err != nil {
+				return
+			}
 		}
 	}()
 	g.Go(func() error {
@@ -320,11 +350,17 @@ func childEnv() []string {
 	return env
 }
 
-// waitHealthy polls url until it answers 200, the child dies or 30s pass.
+// waitHealthy polls url until it answers 200, the child dies, ctx ends
+// or 30s pass.
 func waitHealthy(ctx context.Context, url string, c *child) error {
+	client := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if resp, err := http.Get(url); err == nil {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		if resp, err := client.Do(req); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil

@@ -33,8 +33,10 @@ func TestInit(t *testing.T) {
 	}
 	confPath, envPath := filepath.Join(dir, centrifugoConfigFile), filepath.Join(dir, settingsFile)
 	for _, p := range []string{confPath, envPath} {
-		if st, err := os.Stat(p); err != nil || st.Mode().Perm() != 0o600 {
-			t.Errorf("%s: %v, mode %v; want mode 0600", p, err, st.Mode().Perm())
+		if st, err := os.Stat(p); err != nil {
+			t.Error(err)
+		} else if st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", p, st.Mode().Perm())
 		}
 	}
 	vars, err := readSettingsFile(envPath)
@@ -44,6 +46,9 @@ func TestInit(t *testing.T) {
 	key := vars["CENTRIFUGO_HMAC_KEY"]
 	if len(key) < 2*secretBytes || !strings.Contains(out, "CENTRIFUGO_HMAC_KEY="+key) || vars["CENTRIFUGO_PORT"] != strconv.Itoa(port) {
 		t.Errorf("settings %v not printed in:\n%s", vars, out)
+	}
+	if !strings.Contains(out, ". "+envPath+";") {
+		t.Errorf("the next steps do not source %s:\n%s", envPath, out)
 	}
 	check := exec.Command(stacktest.Binary(t, "centrifugo"), "checkconfig", "--config", confPath)
 	if b, err := check.CombinedOutput(); err != nil {
@@ -342,6 +347,14 @@ func TestDevPortInUse(t *testing.T) {
 // TestDevInstallation checks the secrets of a data folder: created once,
 // kept on later runs, and created next to a Centrifugo config left by an
 // older version.
+func TestSourceablePath(t *testing.T) {
+	for in, want := range map[string]string{"instant.env": "./instant.env", "conf/instant.env": "conf/instant.env", "/etc/instant.env": "/etc/instant.env"} {
+		if got := sourceablePath(in); got != want {
+			t.Errorf("sourceablePath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestDevInstallation(t *testing.T) {
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, centrifugoConfigFile), []byte("{}"), 0o600); err != nil {
@@ -360,5 +373,21 @@ func TestDevInstallation(t *testing.T) {
 	conf, err := os.ReadFile(filepath.Join(dir, centrifugoConfigFile))
 	if err != nil || !strings.Contains(string(conf), `"port": 9000`) || !strings.Contains(string(conf), first.HMACKey) {
 		t.Errorf("Centrifugo config not rewritten for the new port and the kept secrets (%v):\n%s", err, conf)
+	}
+}
+
+// TestDevCentrifugoFailsAtStart checks that a Centrifugo that exits at
+// once stops instant dev with one line naming it.
+func TestDevCentrifugoFailsAtStart(t *testing.T) {
+	falseBin, err := exec.LookPath("false")
+	if err != nil {
+		t.Skip("no false command")
+	}
+	ports := freeDevPorts(t)
+	code, out, errOut := run(t, nil, "dev", "--data", t.TempDir(), "--centrifugo", falseBin,
+		"--nats-port", strconv.Itoa(ports.NATS), "--centrifugo-port", strconv.Itoa(ports.Centrifugo),
+		"--auth-port", strconv.Itoa(ports.Auth), "--metrics-port", strconv.Itoa(ports.Metrics))
+	if code != 1 || !strings.Contains(lastLine(errOut), "false exited") || strings.Contains(out, "is running") {
+		t.Errorf("exit %d, stderr %q, stdout %q; want 1, one line naming the dead child, no banner", code, errOut, out)
 	}
 }

@@ -103,8 +103,17 @@ func runInit(_ context.Context, args []string, env *Env) error {
   bin/centrifugo --config %s
   set -a; . %s; set +a
   bin/instant serve
-`, filepath.Join(dir, centrifugoConfigFile), filepath.Join(dir, settingsFile))
+`, filepath.Join(dir, centrifugoConfigFile), sourceablePath(filepath.Join(dir, settingsFile)))
 	return nil
+}
+
+// sourceablePath is path as the shell's "." command finds it: a bare
+// file name is looked up in PATH, so it gets a "./".
+func sourceablePath(path string) string {
+	if !strings.ContainsRune(path, filepath.Separator) {
+		return "." + string(filepath.Separator) + path
+	}
+	return path
 }
 
 // settingLines is the settings file without its comments.

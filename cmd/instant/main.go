@@ -58,7 +58,7 @@ const usage = `instant relays events from NATS to browsers through Centrifugo.
 Usage:
   instant init [DIR] [--centrifugo-port N] [--origins URL,...] [--force]
                                        write a Centrifugo config and a settings file with fresh secrets
-  instant dev [--data DIR] [--nats-port N] [--centrifugo-port N] [--auth-port N] [--metrics-port N]
+  instant dev [--data DIR] [--nats-port N] [--centrifugo-port N] [--auth-port N] [--metrics-port N] [--centrifugo PATH]
                                        the whole stack on this machine
   instant bridge                       relay envelopes from NATS to Centrifugo
   instant auth                         the login and token HTTP module
