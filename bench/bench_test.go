@@ -209,7 +209,7 @@ func benchCore(b *testing.B, batchSize int, wrap relayWrapper) {
 	s := newStack(b, true)
 	s.startCentrifugo(b, nil)
 	s.startBridgeWith(b, bridge.Config{Mode: bridge.ModeCore, BatchSize: batchSize}, wrap.on(s))
-	s.waitBridge(b)
+	stacktest.WaitBridge(b, s.nc)
 	pub := stacktest.Connect(b, s.natsURL)
 	n, seq := *flagMsgs, 0
 	var runs []run
@@ -249,7 +249,7 @@ func benchJetStream(b *testing.B, batchSize int, wrap relayWrapper) {
 	// A first start creates the streams and the durable consumer with
 	// the bridge's own settings.
 	stop := s.startBridge(b, bridge.Config{BatchSize: batchSize})
-	s.waitBridge(b)
+	stacktest.WaitBridge(b, s.nc)
 	if err := stop(); err != nil {
 		b.Fatal(err)
 	}
@@ -295,7 +295,7 @@ func BenchmarkLatency(b *testing.B) {
 			s := newStack(b, true)
 			s.startCentrifugo(b, nil)
 			s.startBridge(b, bridge.Config{Mode: mode})
-			s.waitBridge(b)
+			stacktest.WaitBridge(b, s.nc)
 			pub := stacktest.Connect(b, s.natsURL)
 			s.measureLatency(b, n, rate, func(seq int, ch string) error {
 				return pub.Publish("instant.publish."+ch, envelope(seq))

@@ -267,19 +267,6 @@ func (s *stack) startBridgeWith(b *testing.B, cfg bridge.Config, wrap func(bridg
 	return stop
 }
 
-// waitBridge waits until a bridge answers on its request service, which
-// it starts after its publish subscriptions.
-func (s *stack) waitBridge(b *testing.B) {
-	b.Helper()
-	deadline := time.Now().Add(setupTimeout)
-	for time.Now().Before(deadline) {
-		if m, err := s.nc.Request("$SRV.INFO.instant", nil, 200*time.Millisecond); err == nil && strings.Contains(string(m.Data), "request-channel") {
-			return
-		}
-	}
-	b.Fatal("the bridge did not come up")
-}
-
 // preload stores envelopes seq from..to-1 in JetStream on subject
 // prefix.<channel>, channels round robin, with header h, body made by
 // body; it returns once JetStream stored them all. It publishes in

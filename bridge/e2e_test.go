@@ -90,22 +90,8 @@ func (s *stack) startBridge(t *testing.T, cfg bridge.Config) *worker {
 		return runErr
 	}
 	t.Cleanup(func() { _ = stop() })
-	waitBridge(t, nc, cfg)
+	stacktest.WaitBridge(t, nc)
 	return &worker{relayed: relay.count, stop: stop}
-}
-
-// waitBridge waits until the bridge's request service answers, so that
-// its subscriptions exist.
-func waitBridge(t *testing.T, nc *nats.Conn, cfg bridge.Config) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		msg, err := nc.Request("$SRV.INFO.instant", nil, 200*time.Millisecond)
-		if err == nil && strings.Contains(string(msg.Data), "request-channel") {
-			return
-		}
-	}
-	t.Fatal("the bridge's request service did not come up")
 }
 
 // countingRelay counts publications Centrifugo accepted through it.

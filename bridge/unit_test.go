@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -150,21 +149,8 @@ func runCore(t *testing.T, relay Relay) (*nats.Conn, *Metrics) {
 			t.Error(err)
 		}
 	})
-	waitService(t, nc)
+	stacktest.WaitBridge(t, nc)
 	return nc, m
-}
-
-// waitService waits until a bridge's request service answers, which it
-// does once its streams and subscriptions exist.
-func waitService(t *testing.T, nc *nats.Conn) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if msg, err := nc.Request("$SRV.INFO.instant", nil, 100*time.Millisecond); err == nil && strings.Contains(string(msg.Data), "request-channel") {
-			return
-		}
-	}
-	t.Fatal("bridge did not start")
 }
 
 func request(t *testing.T, nc *nats.Conn) instant.Reply {
@@ -251,7 +237,7 @@ func TestRedeliveryLimit(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error)
 		go func() { done <- b.Run(ctx) }()
-		waitService(t, nc)
+		stacktest.WaitBridge(t, nc)
 		return func() {
 			cancel()
 			if err := <-done; err != nil {

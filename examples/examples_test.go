@@ -217,14 +217,7 @@ func startBridge(t *testing.T, nc *nats.Conn, view *registry.View, cent *stackte
 			t.Errorf("bridge: %v", err)
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		msg, err := nc.Request("$SRV.INFO.instant", nil, 200*time.Millisecond)
-		if err == nil && strings.Contains(string(msg.Data), "request-channel") {
-			return
-		}
-	}
-	t.Fatal("the bridge's request service did not come up")
+	stacktest.WaitBridge(t, nc)
 }
 
 // run runs argv with the channel and message arguments, NATS_URL set to

@@ -158,16 +158,7 @@ func (s *stack) runBridge(view *registry.View, api *centrifugo.Client, encoding 
 		t.Fatal(err)
 	}
 	run(t, "bridge", b.Run)
-	until := time.Now().Add(deadline)
-	for {
-		msg, err := s.nc.Request("$SRV.INFO.instant", nil, 200*time.Millisecond)
-		if err == nil && strings.Contains(string(msg.Data), "request-channel") {
-			return
-		}
-		if time.Now().After(until) {
-			t.Fatal("the bridge's request service did not come up")
-		}
-	}
+	stacktest.WaitBridge(t, s.nc)
 }
 
 // run runs f until the test ends, then checks it returned nil.

@@ -78,7 +78,7 @@ func TestInit(t *testing.T) {
 		t.Fatalf("channels add: %s", errOut)
 	}
 	s.startBridge(t)
-	waitReady(t, s)
+	stacktest.WaitBridge(t, s.nc)
 	sub := cent.Subscribe(t, "alice", "public")
 	s.publishN(t, "public", 0, 1)
 	if got := sub.Next(t, 30*time.Second); !strings.Contains(string(got.Data), `"data":0`) {

@@ -229,7 +229,7 @@ func TestPublishCommand(t *testing.T) {
 	s := newStack(t)
 	s.startBridge(t)
 	sub := s.cent.Subscribe(t, "alice", "public")
-	waitReady(t, s)
+	stacktest.WaitBridge(t, s.nc)
 
 	code, out, errOut := run(t, s.env, "publish", "public", "hello", "--event-class", "important", "--data", `{"n":1}`)
 	if code != 0 || !strings.Contains(out, "stored in INSTANT") {
@@ -253,18 +253,6 @@ func TestPublishCommand(t *testing.T) {
 	}
 }
 
-// waitReady waits until the bridge answers requests.
-func waitReady(t *testing.T, s *stack) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if m, err := s.nc.Request("$SRV.INFO.instant", nil, 200*time.Millisecond); err == nil && strings.Contains(string(m.Data), "request-channel") {
-			return
-		}
-	}
-	t.Fatal("bridge did not start")
-}
-
 // TestBridgeKilledNothingLost kills the bridge (SIGKILL) in the middle of
 // 1000 envelopes and starts another: the subscriber ends with all of
 // them, in order (redelivered duplicates carry the same id).
@@ -273,7 +261,7 @@ func TestBridgeKilledNothingLost(t *testing.T) {
 	s := newStack(t)
 	sub := s.cent.Subscribe(t, "alice", "public")
 	first := s.startBridge(t)
-	waitReady(t, s)
+	stacktest.WaitBridge(t, s.nc)
 	s.publishN(t, "public", 0, n/2)
 	sub.Collect(t, 100, 30*time.Second)
 	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
@@ -292,7 +280,7 @@ func TestBridgeSIGTERM(t *testing.T) {
 	s := newStack(t)
 	sub := s.cent.Subscribe(t, "alice", "public")
 	bridge := s.startBridge(t)
-	waitReady(t, s)
+	stacktest.WaitBridge(t, s.nc)
 	s.publishN(t, "public", 0, n)
 	sub.Collect(t, 50, 30*time.Second)
 	if err := bridge.Process.Signal(syscall.SIGTERM); err != nil {
@@ -372,7 +360,7 @@ func TestBridgeMonitoring(t *testing.T) {
 	addr := fmt.Sprintf("127.0.0.1:%d", stacktest.FreePort(t))
 	s.env["INSTANT_METRICS_ADDR"] = addr
 	s.startBridge(t)
-	waitReady(t, s)
+	stacktest.WaitBridge(t, s.nc)
 	fetch := func(path string) (int, string) { return get(t, "http://"+addr+path) }
 	if code, _ := fetch("/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz: %d, want 200", code)
@@ -421,7 +409,7 @@ func TestServeAndUsers(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
-	waitReady(t, s)
+	stacktest.WaitBridge(t, s.nc)
 	login := func(password string) *http.Response {
 		t.Helper()
 		var resp *http.Response

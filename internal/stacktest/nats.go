@@ -2,6 +2,7 @@ package stacktest
 
 import (
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,4 +81,22 @@ func Connect(tb testing.TB, url string) *nats.Conn {
 	}
 	tb.Cleanup(nc.Close)
 	return nc
+}
+
+// WaitBridge waits until a bridge answers on nc: its micro service
+// "instant" lists the request endpoints, which it adds after its stream
+// and publish subscriptions exist. It fails the test after 30s.
+func WaitBridge(tb testing.TB, nc *nats.Conn) {
+	tb.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		msg, err := nc.Request("$SRV.INFO.instant", nil, 200*time.Millisecond)
+		if err == nil && strings.Contains(string(msg.Data), "request-channel") {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatal("stacktest: the bridge's request service did not come up within 30s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
