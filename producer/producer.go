@@ -150,7 +150,7 @@ type Ack struct {
 // ErrNoAnswer wraps the failure of a Request that got no reply: no bridge
 // is listening (nats.ErrNoResponders), or none answered in time. After a
 // timeout the envelope may still be relayed.
-var ErrNoAnswer = errors.New("no answer")
+var ErrNoAnswer = errors.New("producer: no answer")
 
 // Publish puts ev on <Subject>.<ev.Channel>, fire-and-forget: the bridge
 // relays it later and dead-letters it if it is refused. It returns once

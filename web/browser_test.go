@@ -474,7 +474,6 @@ func TestBrowserSessionEnded(t *testing.T) {
 	if msg := eval[string](p, `document.getElementById("login-error").textContent`); !strings.Contains(msg, "session ended") {
 		t.Errorf("the page says %q, want that the session ended", msg)
 	}
-	p.screenshot("end")
 }
 
 // TestBrowserTokenRenewal keeps the page open across several expiries of

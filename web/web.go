@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"strings"
 	"time"
 )
@@ -75,7 +76,7 @@ func (h files) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	hd := w.Header()
 	for k, v := range h.header {
-		hd[k] = v
+		hd[k] = slices.Clone(v)
 	}
 	hd.Set("Content-Type", f.ctype)
 	hd.Set("ETag", f.etag)

@@ -2,7 +2,7 @@
 
 /** A message as published through instant (SPEC §2.3), decoded. */
 export interface InstantMessage {
-  /** Stable id of the envelope; duplicates with the same id are dropped. */
+  /** Stable id of the envelope; a second message with the same id on the same channel is dropped. */
   id?: string;
   /** The channel it arrived on. */
   channel: string;

@@ -217,9 +217,10 @@ export class Instant {
     return sub;
   }
 
+  /** receive passes a publication on, unless its id was seen on its channel. */
   receive(channel, data) {
     const msg = decode(channel, data);
-    if (this.recent.firstTime(msg.id)) {
+    if (this.recent.firstTime(msg.id && `${channel}\u0000${msg.id}`)) {
       this.messages.dispatch(msg);
     }
   }

@@ -127,3 +127,15 @@ test("a 403 on renewal ends the connection or subscription instead of retrying",
   await assert.rejects(client.renewSubscription("public"), (err) => err instanceof HTTPError && err.status === 500);
   client.disconnect();
 });
+
+test("duplicates are dropped per channel: the same id on another channel is another message", () => {
+  const client = newClient(fakeFetch({}).fetch);
+  const got = [];
+  client.on((m) => got.push(`${m.channel}:${m.id}`));
+  client.receive("public", { id: "7", channel: "public", message: "a" });
+  client.receive("public", { id: "7", channel: "public", message: "a" });
+  client.receive("$users", { id: "7", channel: "$users", message: "b" });
+  client.receive("public", { channel: "public", message: "no id" });
+  client.receive("public", { channel: "public", message: "no id" });
+  assert.deepEqual(got, ["public:7", "$users:7", "public:undefined", "public:undefined"]);
+});
