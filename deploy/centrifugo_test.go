@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"encoding/json"
 	"net"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,29 +33,58 @@ func TestCentrifugoConfigPassesCheckconfig(t *testing.T) {
 }
 
 // TestCentrifugoNodesShareRedis starts two Centrifugo nodes with the
-// deploy config (listen address, port and secrets from stacktest, Redis
-// on loopback) and shows that a publication sent to node A's API reaches
-// a subscriber on node B and sits in the history node B serves.
+// deploy config (ports on loopback, Redis on loopback) and shows that a
+// publication sent to node A's API, on its internal port as instant
+// sends it, reaches a subscriber on node B and sits in the history node B
+// serves; the client port serves no API.
 func TestCentrifugoNodesShareRedis(t *testing.T) {
 	redisBin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Skip("redis-server is not installed (Debian: apt-get install redis-server); the two-node test needs a real Redis")
 	}
 	redisAddr := startRedis(t, redisBin)
+	settings := loadCentrifugoSettings(t)
 
-	var cfg map[string]any
-	if err := yaml.Unmarshal([]byte(readFile(t, centrifugoConfig)), &cfg); err != nil {
-		t.Fatal(err)
+	startNode := func(name string) *stacktest.Centrifugo {
+		var cfg map[string]any
+		if err := yaml.Unmarshal([]byte(readFile(t, centrifugoConfig)), &cfg); err != nil {
+			t.Fatal(err)
+		}
+		server := cfg["http_server"].(map[string]any)
+		for _, key := range []string{"port", "internal_port"} {
+			if _, ok := server[key]; !ok {
+				t.Fatalf("http_server.%s missing", key)
+			}
+		}
+		clientPort, internalPort := stacktest.FreePort(t), stacktest.FreePort(t)
+		server["address"] = "127.0.0.1"
+		server["port"] = clientPort
+		server["internal_address"] = "127.0.0.1"
+		server["internal_port"] = strconv.Itoa(internalPort)
+		cfg["engine"].(map[string]any)["redis"].(map[string]any)["address"] = []any{"redis://" + redisAddr}
+		cfg["log"] = map[string]any{"level": "warn"}
+		data, err := json.Marshal(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "config.json")
+		writeFile(t, path, string(data))
+		// Ready means /health and /api answer on the internal port.
+		c := stacktest.StartCentrifugoWithConfig(t, path, internalPort, settings.HTTPAPI.Key, settings.Client.Token.HMACSecretKey)
+		// Browsers connect to the client port.
+		c.WSURL = "ws://127.0.0.1:" + strconv.Itoa(clientPort) + "/connection/websocket"
+		resp, err := http.Post("http://127.0.0.1:"+strconv.Itoa(clientPort)+"/api/info", "application/json", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatalf("node %s client port: %v", name, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("node %s: POST /api/info on the client port: %s, want 404 (the API only on the internal port)", name, resp.Status)
+		}
+		return c
 	}
-	// stacktest provides the listen address, port and secrets.
-	delete(cfg, "http_server")
-	delete(cfg, "http_api")
-	delete(cfg["client"].(map[string]any), "token")
-	cfg["engine"].(map[string]any)["redis"].(map[string]any)["address"] = []any{"redis://" + redisAddr}
-	cfg["log"] = map[string]any{"level": "warn"}
-
-	a := stacktest.StartCentrifugo(t, stacktest.CentrifugoOptions{Extra: cfg})
-	b := stacktest.StartCentrifugo(t, stacktest.CentrifugoOptions{Extra: cfg})
+	a := startNode("A")
+	b := startNode("B")
 	sub := b.Subscribe(t, "alice", "public")
 
 	offset := a.Publish(t, "public", json.RawMessage(`{"message":"via node A"}`))
@@ -63,6 +94,55 @@ func TestCentrifugoNodesShareRedis(t *testing.T) {
 	}
 	if h := sub.History(t, "public"); len(h) != 1 || h[0].Offset != offset {
 		t.Errorf("node B's history of public = %v, want the one publication at offset %d", h, offset)
+	}
+}
+
+// centrifugoSettings is the part of centrifugo/config.yaml instant's
+// settings must match.
+type centrifugoSettings struct {
+	HTTPServer struct {
+		Port         string `yaml:"port"`
+		InternalPort string `yaml:"internal_port"`
+	} `yaml:"http_server"`
+	HTTPAPI struct{ Key string } `yaml:"http_api"`
+	Client  struct {
+		Token struct {
+			HMACSecretKey string `yaml:"hmac_secret_key"`
+		}
+	}
+}
+
+func loadCentrifugoSettings(t *testing.T) centrifugoSettings {
+	t.Helper()
+	var c centrifugoSettings
+	if err := yaml.Unmarshal([]byte(readFile(t, centrifugoConfig)), &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPServer.InternalPort == "" || c.HTTPServer.InternalPort == c.HTTPServer.Port {
+		t.Fatalf("http_server.internal_port %q: want a port of its own for the API, health and metrics (client port %q)",
+			c.HTTPServer.InternalPort, c.HTTPServer.Port)
+	}
+	return c
+}
+
+// TestCentrifugoPortIsInternal checks that every deploy file pointing
+// instant at Centrifugo uses the internal port, where the API is.
+func TestCentrifugoPortIsInternal(t *testing.T) {
+	want := loadCentrifugoSettings(t).HTTPServer.InternalPort
+	got := map[string]string{}
+	for _, u := range units {
+		got["systemd/"+u.envFile] = parseEnvFile(t, filepath.Join("systemd", u.envFile))["CENTRIFUGO_PORT"]
+	}
+	for name, cm := range loadManifests(t).configMaps {
+		got["kubernetes ConfigMap "+name] = cm.Data["CENTRIFUGO_PORT"]
+	}
+	for _, name := range []string{"bridge", "auth"} {
+		got[composeFile+" "+name] = loadCompose(t).Services[name].Environment["CENTRIFUGO_PORT"]
+	}
+	for where, port := range got {
+		if port != want {
+			t.Errorf("%s: CENTRIFUGO_PORT = %q, want Centrifugo's internal port %s", where, port, want)
+		}
 	}
 }
 

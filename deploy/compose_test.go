@@ -24,6 +24,7 @@ const composeFile = "docker-compose.yaml"
 type composeService struct {
 	Image           string                                `yaml:"image"`
 	Build           any                                   `yaml:"build"`
+	PullPolicy      string                                `yaml:"pull_policy"`
 	Command         []string                              `yaml:"command"`
 	Environment     map[string]string                     `yaml:"environment"`
 	Ports           []string                              `yaml:"ports"`
@@ -92,6 +93,56 @@ func TestComposeStructure(t *testing.T) {
 	if got := c.Services["centrifugo"].Image; got != "centrifugo/centrifugo:v6.9.1" {
 		t.Errorf("centrifugo image %q, want the version bin/centrifugo is tested with", got)
 	}
+
+	// The instant image is built once: one service builds and tags it,
+	// the others run that tag without a build or a pull of their own.
+	var builders []string
+	for name, s := range c.Services {
+		if s.Build != nil {
+			builders = append(builders, name)
+		}
+	}
+	if len(builders) != 1 || c.Services[builders[0]].Image != "instant:latest" {
+		t.Fatalf("services with a build: %v, want one, tagging instant:latest", builders)
+	}
+	for name, s := range c.Services {
+		if s.Image != "instant:latest" || s.Build != nil {
+			continue
+		}
+		if s.PullPolicy != "never" {
+			t.Errorf("%s runs instant:latest with pull_policy %q, want never (the image is built here)", name, s.PullPolicy)
+		}
+		if !dependsOn(c, name, builders[0]) {
+			t.Errorf("%s runs instant:latest but does not wait for %s, which builds it", name, builders[0])
+		}
+	}
+}
+
+// dependsOn reports whether service from waits for service to, directly
+// or through other services.
+func dependsOn(c compose, from, to string) bool {
+	for dep := range c.Services[from].DependsOn {
+		if dep == to || dependsOn(c, dep, to) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestComposeCentrifugoPorts checks that Centrifugo publishes its client
+// port only and that its health check asks the internal port, where
+// /health is.
+func TestComposeCentrifugoPorts(t *testing.T) {
+	settings := loadCentrifugoSettings(t)
+	s := loadCompose(t).Services["centrifugo"]
+	want := settings.HTTPServer.Port + ":" + settings.HTTPServer.Port
+	if !slices.Equal(s.Ports, []string{want}) {
+		t.Errorf("centrifugo publishes %q, want only the client port %q", s.Ports, want)
+	}
+	health := "http://127.0.0.1:" + settings.HTTPServer.InternalPort + "/health"
+	if s.Healthcheck == nil || !slices.Contains(s.Healthcheck.Test, health) {
+		t.Errorf("centrifugo healthcheck %v does not ask %s", s.Healthcheck, health)
+	}
 }
 
 // TestComposeInstantSettings checks that bridge and auth get the settings
@@ -99,18 +150,7 @@ func TestComposeStructure(t *testing.T) {
 // configured with, and that health checks and ports hit what they serve.
 func TestComposeInstantSettings(t *testing.T) {
 	c := loadCompose(t)
-	var centrifugo struct {
-		HTTPServer struct{ Port string } `yaml:"http_server"`
-		HTTPAPI    struct{ Key string }  `yaml:"http_api"`
-		Client     struct {
-			Token struct {
-				HMACSecretKey string `yaml:"hmac_secret_key"`
-			}
-		}
-	}
-	if err := yaml.Unmarshal([]byte(readFile(t, centrifugoConfig)), &centrifugo); err != nil {
-		t.Fatal(err)
-	}
+	centrifugo := loadCentrifugoSettings(t)
 	natsUsers := natsPasswords(t)
 	for name, addrSetting := range map[string]string{"bridge": "INSTANT_METRICS_ADDR", "auth": "INSTANT_AUTH_ADDR"} {
 		t.Run(name, func(t *testing.T) {
@@ -121,7 +161,7 @@ func TestComposeInstantSettings(t *testing.T) {
 			}
 			want := map[string]string{
 				"CENTRIFUGO_API_KEY": centrifugo.HTTPAPI.Key,
-				"CENTRIFUGO_PORT":    centrifugo.HTTPServer.Port,
+				"CENTRIFUGO_PORT":    centrifugo.HTTPServer.InternalPort, // the API's port
 				"CENTRIFUGO_HOST":    "http://centrifugo",
 			}
 			if name == "auth" {
@@ -221,13 +261,16 @@ func TestComposeConfig(t *testing.T) {
 		t.Fatalf("%s config -q: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	// An unknown option fails the same check, so the check means
-	// something. (The copy stays in this folder: relative paths resolve.)
+	// something. The copy lives in a temporary folder, so its relative
+	// paths (bind mounts, the build context "..") are made absolute,
+	// relative to this folder.
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	abs, err := filepath.Abs(".")
 	if err != nil {
 		t.Fatal(err)
 	}
 	content := replaceEach(t, readFile(t, composeFile), 2, "stop_grace_period:", "stop_grace_periode:")
+	content = replaceEach(t, content, 1, "context: ..\n", "context: "+filepath.Dir(abs)+"\n")
 	writeFile(t, bad, strings.ReplaceAll(strings.ReplaceAll(content, "./nats", abs+"/nats"), "./centrifugo", abs+"/centrifugo"))
 	if out, err := run(bad); err == nil {
 		t.Errorf("config -q passed an unknown option:\n%s", out)

@@ -101,3 +101,34 @@ func TestEnvironmentExamplesHoldPlaceholders(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthBehindProxySettings checks the settings of auth where it runs
+// behind a proxy that terminates TLS (the Kubernetes Ingress, the site's
+// reverse proxy for systemd): Secure cookies and the client address from
+// the proxy's header. docker-compose.yaml publishes auth directly over
+// plain HTTP, so it must set neither.
+func TestAuthBehindProxySettings(t *testing.T) {
+	want := map[string]string{"INSTANT_SECURE_COOKIES": "true", "INSTANT_CLIENT_IP_HEADER": "X-Forwarded-For"}
+	got := map[string]map[string]string{"systemd/auth.env.example": parseEnvFile(t, filepath.Join("systemd", "auth.env.example"))}
+	m := loadManifests(t)
+	for _, d := range m.deployments {
+		if c := d.Spec.Template.Spec.Containers[0]; slices.Equal(c.Args, []string{"auth"}) {
+			got["kubernetes "+d.Name] = m.containerEnv(t, c)
+		}
+	}
+	if len(got) != 2 {
+		t.Fatalf("found auth's settings in %d places, want the systemd example and the Kubernetes Deployment", len(got))
+	}
+	for where, env := range got {
+		for k, v := range want {
+			if env[k] != v {
+				t.Errorf("%s: %s = %q, want %q", where, k, env[k], v)
+			}
+		}
+	}
+	for k := range want {
+		if v, ok := loadCompose(t).Services["auth"].Environment[k]; ok {
+			t.Errorf("%s auth: %s = %q, but no proxy fronts auth there", composeFile, k, v)
+		}
+	}
+}

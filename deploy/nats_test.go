@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -70,8 +71,9 @@ func TestNATSClusterPermissions(t *testing.T) {
 	}
 
 	// The administrator creates the KV buckets, which bridge and auth may
-	// only read.
-	runInstant(t, instantBin, natsURL(natsAdmin), "", "channels", "add", "public", "--level", "public")
+	// only read: docker-compose.yaml's setup does it (channel "public"),
+	// then one more channel and a user.
+	runComposeScript(t, "setup", natsURL(natsAdmin), instantBin)
 	runInstant(t, instantBin, natsURL(natsAdmin), "", "channels", "add", "orders", "--level", "public")
 	runInstant(t, instantBin, natsURL(natsAdmin), "secret-password\n", "users", "add", "alice", "--password-stdin")
 
@@ -95,7 +97,10 @@ func TestNATSClusterPermissions(t *testing.T) {
 	waitHTTP(t, "http://"+metricsAddr+"/readyz")
 	waitHTTP(t, "http://"+authAddr+"/readyz")
 	sub := c.Subscribe(t, "alice", "public", "orders")
-	replicate(t, natsURL(natsAdmin), "INSTANT", "INSTANT_DEAD", "KV_instant_channels", "KV_instant_users")
+	// docker-compose.yaml's replicas raises the streams to three replicas
+	// once the bridge created its own, as nats/cluster.conf says.
+	runComposeScript(t, "replicas", natsURL(natsAdmin), instantBin)
+	waitReplicated(t, natsURL(natsAdmin), "INSTANT", "INSTANT_DEAD", "KV_instant_channels", "KV_instant_users")
 
 	t.Run("auth reads the user store", func(t *testing.T) {
 		resp, err := http.Post("http://"+authAddr+"/instant/login/", "application/json",
@@ -149,9 +154,43 @@ func TestNATSClusterPermissions(t *testing.T) {
 		b := connectAs(t, natsURL(natsBridge))
 		b.refusedPublish(t, "$JS.API.STREAM.INFO.KV_instant_users")
 		b.refusedPublish(t, "$JS.API.STREAM.DELETE.INSTANT")
+		// Auth's replies carry user records with password hashes: the
+		// bridge, in the same account, may read neither them nor any
+		// inbox but its own.
+		b.refusedSubscribe(t, "_INBOX_auth.>")
+		b.refusedSubscribe(t, "_INBOX.>")
+		b.refusedSubscribe(t, ">")
 		a := connectAs(t, natsURL(natsAuth))
 		a.refusedPublish(t, "instant.publish.public")
 		a.refusedPublish(t, "$JS.API.CONSUMER.MSG.NEXT.INSTANT.instant-bridge")
+		a.refusedSubscribe(t, "_INBOX_bridge.>")
+		a.refusedSubscribe(t, "_INBOX.>")
+	})
+
+	// The bridge and auth above ran with these inboxes only, so they
+	// still work; a fresh reply through each proves it after the checks.
+	t.Run("bridge and auth still answer", func(t *testing.T) {
+		p := connectAs(t, natsURL(natsProducer))
+		reply, err := p.Request("instant.request.orders", []byte("still relaying"), readyTimeout)
+		if err != nil {
+			t.Fatalf("request: %v", err)
+		}
+		var r struct{ OK bool }
+		if err := json.Unmarshal(reply.Data, &r); err != nil || !r.OK {
+			t.Errorf("request reply %s, want ok", reply.Data)
+		}
+		if got := sub.Next(t, readyTimeout); !bytes.Contains(got.Data, []byte("still relaying")) {
+			t.Errorf("subscriber got %s, want the request's message", got.Data)
+		}
+		resp, err := http.Post("http://"+authAddr+"/instant/login/", "application/json",
+			strings.NewReader(`{"username":"alice","password":"secret-password"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("login: %s, want 200 OK", resp.Status)
+		}
 	})
 }
 
@@ -217,11 +256,10 @@ func runInstant(t *testing.T, bin, natsURL, stdin string, args ...string) {
 	}
 }
 
-// replicate raises the streams to three replicas, as nats/cluster.conf
-// tells the operator to, and waits until each has a leader and two
-// current followers (about ten seconds here): before that a publication
-// may go unacknowledged.
-func replicate(t *testing.T, url string, streams ...string) {
+// waitReplicated waits until each stream has a leader and two current
+// followers (about ten seconds here): before that a publication may go
+// unacknowledged.
+func waitReplicated(t *testing.T, url string, streams ...string) {
 	t.Helper()
 	js, err := jetstream.New(stacktest.Connect(t, url))
 	if err != nil {
@@ -229,24 +267,90 @@ func replicate(t *testing.T, url string, streams ...string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
-	var updated []jetstream.Stream
 	for _, name := range streams {
 		s, err := js.Stream(ctx, name)
 		if err != nil {
 			t.Fatalf("stream %s: %v", name, err)
 		}
-		cfg := s.CachedInfo().Config
-		cfg.Replicas = 3
-		if _, err := js.UpdateStream(ctx, cfg); err != nil {
-			t.Fatalf("stream %s to 3 replicas: %v", name, err)
+		if r := s.CachedInfo().Config.Replicas; r != 3 {
+			t.Fatalf("stream %s has %d replicas, want 3", name, r)
 		}
-		updated = append(updated, s)
-	}
-	for _, s := range updated {
 		for !replicated(t, ctx, s) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+}
+
+// runComposeScript runs the shell script of a one-shot service of
+// docker-compose.yaml (entrypoint sh -c) with NATS_URL, the instant
+// binary built for this run and bin/nats, failing the test unless it
+// exits 0. It returns the script's output.
+func runComposeScript(t *testing.T, service, natsURL, instantBin string) string {
+	t.Helper()
+	s := loadCompose(t).Services[service]
+	if len(s.Command) != 1 {
+		t.Fatalf("%s: command %q, want one shell script", service, s.Command)
+	}
+	// Compose turns $$ into $ before the shell sees it.
+	script := strings.ReplaceAll(s.Command[0], "$$", "$")
+	bin := t.TempDir()
+	for name, target := range map[string]string{"instant": instantBin, "nats": stacktest.Binary(t, "nats")} {
+		if err := os.Symlink(target, filepath.Join(bin, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command("/bin/sh", "-c", script)
+	cmd.Env = []string{
+		"PATH=" + bin + string(filepath.ListSeparator) + os.Getenv("PATH"),
+		"HOME=" + t.TempDir(), // no nats CLI context of this machine
+		"NATS_URL=" + natsURL,
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s's script: %v\n%s", service, err, out)
+	}
+	return string(out)
+}
+
+// TestComposeSetupKeepsChannels runs the setup script of
+// docker-compose.yaml twice: the first run adds the channel "public", the
+// second keeps the operator's change to it.
+func TestComposeSetupKeepsChannels(t *testing.T) {
+	url := stacktest.NATS(t).ClientURL()
+	instantBin := instantBinary(t)
+	runComposeScript(t, "setup", url, instantBin)
+	if got := listChannels(t, instantBin, url); len(got) != 1 || got[0].Name != "public" || !got[0].Active {
+		t.Fatalf("after setup: channels %+v, want public, active", got)
+	}
+	runInstant(t, instantBin, url, "", "channels", "add", "public", "--level", "public", "--groups", "staff", "--inactive")
+	runComposeScript(t, "setup", url, instantBin)
+	if got := listChannels(t, instantBin, url); len(got) != 1 || got[0].Name != "public" || got[0].Active || !slices.Equal(got[0].Groups, []string{"staff"}) {
+		t.Errorf("after the second setup: channels %+v, want public as the operator left it (inactive, groups staff)", got)
+	}
+}
+
+// listChannels returns the output of `instant channels list --json`.
+func listChannels(t *testing.T, bin, natsURL string) []struct {
+	Name   string
+	Active bool
+	Groups []string
+} {
+	t.Helper()
+	cmd := exec.Command(bin, "channels", "list", "--json")
+	cmd.Env = []string{"NATS_URL=" + natsURL}
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("instant channels list: %v", err)
+	}
+	var chs []struct {
+		Name   string
+		Active bool
+		Groups []string
+	}
+	if err := json.Unmarshal(out, &chs); err != nil {
+		t.Fatalf("instant channels list --json: %v\n%s", err, out)
+	}
+	return chs
 }
 
 // replicated reports whether s has a leader and two current followers.

@@ -89,7 +89,11 @@ func TestSystemdUnitsSettings(t *testing.T) {
 					t.Errorf("%s = %q, want %q", k, got, v)
 				}
 			}
-			stop, err := time.ParseDuration(service["TimeoutStopSec"][0])
+			stopSec := service["TimeoutStopSec"]
+			if len(stopSec) == 0 {
+				t.Fatal("TimeoutStopSec missing: systemd's default (90s) says nothing of the graceful shutdown")
+			}
+			stop, err := time.ParseDuration(stopSec[len(stopSec)-1])
 			if err != nil {
 				t.Fatalf("TimeoutStopSec: %v", err)
 			}
