@@ -103,15 +103,7 @@ func TestNATSClusterPermissions(t *testing.T) {
 	waitReplicated(t, natsURL(natsAdmin), "INSTANT", "INSTANT_DEAD", "KV_instant_channels", "KV_instant_users")
 
 	t.Run("auth reads the user store", func(t *testing.T) {
-		resp, err := http.Post("http://"+authAddr+"/instant/login/", "application/json",
-			strings.NewReader(`{"username":"alice","password":"secret-password"}`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Errorf("login: %s, want 200 OK", resp.Status)
-		}
+		wantLogin(t, authAddr)
 	})
 
 	t.Run("producer", func(t *testing.T) {
@@ -120,17 +112,7 @@ func TestNATSClusterPermissions(t *testing.T) {
 		if got := sub.Next(t, readyTimeout); !bytes.Contains(got.Data, []byte("from producer")) || got.Channel != "public" {
 			t.Errorf("subscriber got %s on %q, want the producer's message on public", got.Data, got.Channel)
 		}
-		reply, err := p.Request("instant.request.public", []byte("asking"), readyTimeout)
-		if err != nil {
-			t.Fatalf("request: %v", err)
-		}
-		var r struct{ OK bool }
-		if err := json.Unmarshal(reply.Data, &r); err != nil || !r.OK {
-			t.Errorf("request reply %s, want ok", reply.Data)
-		}
-		if got := sub.Next(t, readyTimeout); !bytes.Contains(got.Data, []byte("asking")) {
-			t.Errorf("subscriber got %s, want the request's message", got.Data)
-		}
+		wantRelayed(t, p.Conn, sub, "instant.request.public", "asking")
 
 		p.refusedPublish(t, "instant.dead")
 		p.refusedPublish(t, "$JS.API.STREAM.INFO.INSTANT")
@@ -171,27 +153,40 @@ func TestNATSClusterPermissions(t *testing.T) {
 	// still work; a fresh reply through each proves it after the checks.
 	t.Run("bridge and auth still answer", func(t *testing.T) {
 		p := connectAs(t, natsURL(natsProducer))
-		reply, err := p.Request("instant.request.orders", []byte("still relaying"), readyTimeout)
-		if err != nil {
-			t.Fatalf("request: %v", err)
-		}
-		var r struct{ OK bool }
-		if err := json.Unmarshal(reply.Data, &r); err != nil || !r.OK {
-			t.Errorf("request reply %s, want ok", reply.Data)
-		}
-		if got := sub.Next(t, readyTimeout); !bytes.Contains(got.Data, []byte("still relaying")) {
-			t.Errorf("subscriber got %s, want the request's message", got.Data)
-		}
-		resp, err := http.Post("http://"+authAddr+"/instant/login/", "application/json",
-			strings.NewReader(`{"username":"alice","password":"secret-password"}`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Errorf("login: %s, want 200 OK", resp.Status)
-		}
+		wantRelayed(t, p.Conn, sub, "instant.request.orders", "still relaying")
+		wantLogin(t, authAddr)
 	})
+}
+
+// wantLogin logs alice in at the auth module on addr.
+func wantLogin(t *testing.T, addr string) {
+	t.Helper()
+	resp, err := http.Post("http://"+addr+"/instant/login/", "application/json",
+		strings.NewReader(`{"username":"alice","password":"secret-password"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("login: %s, want 200 OK", resp.Status)
+	}
+}
+
+// wantRelayed sends text on the request subject and wants an ok reply
+// and the message at sub.
+func wantRelayed(t *testing.T, nc *nats.Conn, sub *stacktest.Subscriber, subject, text string) {
+	t.Helper()
+	reply, err := nc.Request(subject, []byte(text), readyTimeout)
+	if err != nil {
+		t.Fatalf("request: %v", err)
+	}
+	var r struct{ OK bool }
+	if err := json.Unmarshal(reply.Data, &r); err != nil || !r.OK {
+		t.Errorf("request reply %s, want ok", reply.Data)
+	}
+	if got := sub.Next(t, readyTimeout); !bytes.Contains(got.Data, []byte(text)) {
+		t.Errorf("subscriber got %s, want %q", got.Data, text)
+	}
 }
 
 // startNATSCluster starts the three nodes of nats/ on loopback and
