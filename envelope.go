@@ -3,9 +3,7 @@ package instant
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"unicode/utf8"
 )
 
@@ -34,16 +32,17 @@ func ParseEnvelope(subjectChannel string, body []byte, maxPayload int) (Envelope
 	if len(body) > maxPayload {
 		return e, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(body), maxPayload)
 	}
+	if !utf8.Valid(body) {
+		return e, fmt.Errorf("%w: %w", ErrBadEnvelope, ErrNotUTF8)
+	}
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	switch {
 	case len(trimmed) == 0:
 		return e, fmt.Errorf("%w: empty body", ErrBadEnvelope)
 	case trimmed[0] == '{':
-		if err := decodeStrict(body, &e); err != nil {
-			return e, fmt.Errorf("%w: %v", ErrBadEnvelope, err)
+		if err := DecodeObject(body, &e, false); err != nil {
+			return e, fmt.Errorf("%w: %w", ErrBadEnvelope, err)
 		}
-	case !utf8.Valid(body):
-		return e, fmt.Errorf("%w: plain-text body is not valid UTF-8", ErrBadEnvelope)
 	default:
 		e.Message = string(body)
 	}
@@ -67,20 +66,6 @@ func (e *Envelope) resolveChannel(subjectChannel string) error {
 	}
 	if err := ValidChannelName(e.Channel); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadEnvelope, err)
-	}
-	return nil
-}
-
-// decodeStrict decodes exactly one JSON object into v, refusing unknown
-// fields and trailing data.
-func decodeStrict(body []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errors.New("trailing data after the JSON object")
 	}
 	return nil
 }

@@ -126,8 +126,10 @@ var (
 )
 
 // decodeBody reads one JSON object of at most limit bytes from body into
-// v. Unknown fields are ignored; trailing data, a value that is not an
-// object and fields of the wrong type are errMalformed. An empty (or
+// v by instant's strict JSON rule (instant.DecodeObject), except that
+// unknown fields are ignored: invalid UTF-8, trailing data, a value that is
+// not an object, duplicate keys, keys differing from a field name only by
+// case and fields of the wrong type are errMalformed. An empty (or
 // blank) body is errMalformed unless emptyOK, when v stays as it is.
 func decodeBody(body io.Reader, limit int64, v any, emptyOK bool) error {
 	b, err := io.ReadAll(io.LimitReader(body, limit+1))
@@ -147,11 +149,7 @@ func decodeBody(body io.Reader, limit int64, v any, emptyOK bool) error {
 	if b[0] != '{' {
 		return errMalformed
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(v); err != nil {
-		return errMalformed
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+	if err := instant.DecodeObject(b, v, true); err != nil {
 		return errMalformed
 	}
 	return nil

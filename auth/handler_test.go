@@ -363,6 +363,10 @@ func TestLoginRefused(t *testing.T) {
 		{"empty", ``, 400},
 		{"wrong type", `{"username":"alice","password":12345678}`, 400},
 		{"trailing data", `{"username":"alice","password":"x"} {}`, 400},
+		{"duplicate key", `{"username":"nobody","username":"alice","password":"` + password + `"}`, 400},
+		{"case-variant key", `{"Username":"alice","password":"` + password + `"}`, 400},
+		{"case-variant unknown key", `{"username":"alice","password":"` + password + `","PASSWORD":"x"}`, 400},
+		{"invalid UTF-8", "{\"username\":\"alice\",\"password\":\"" + password + "\",\"x\":\"\xff\"}", 400},
 		{"too large", `{"username":"alice","password":"` + strings.Repeat("x", 1100) + `"}`, 413},
 	}
 	for _, tt := range tests {
