@@ -44,7 +44,7 @@ func (b *Bridge) check(it *item, prefix string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", instant.ErrBadEnvelope, err)
 	}
-	it.pub = centrifugo.Publish{Channel: env.Channel, Data: data}
+	it.pub = centrifugo.Publish{Channel: env.Channel, Data: data, IdempotencyKey: it.id}
 	return nil
 }
 

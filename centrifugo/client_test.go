@@ -2,14 +2,18 @@ package centrifugo
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,42 +23,108 @@ import (
 
 const testKey = "test-api-key-0123456789"
 
-// command is one JSON line of a request to the fake server.
+// command is one command of a request to the fake server, as a legacy
+// /api line ({"method","params"}) or a /api/batch command
+// ({"publish":{…}}), normalized to the former.
 type command struct {
 	Method string `json:"method"`
 	Params struct {
-		Channel string          `json:"channel"`
-		User    string          `json:"user"`
-		Data    json.RawMessage `json:"data"`
+		Channel        string          `json:"channel"`
+		User           string          `json:"user"`
+		Data           json.RawMessage `json:"data"`
+		IdempotencyKey string          `json:"idempotency_key"`
 	} `json:"params"`
 }
 
 // fake is a Centrifugo API stand-in: reply answers each command with one
-// JSON line. It counts requests and keeps the last one's commands.
+// JSON value. POST /api/batch takes {"commands":[{"publish":…}]} and
+// answers {"replies":[…]}; POST /api takes and answers one JSON line per
+// command. It counts requests and keeps the last one's commands, path and
+// body size.
 type fake struct {
 	reply    func(i int, cmd command) string
 	requests atomic.Int32
 	auth     atomic.Value // string: the last Authorization header
 	last     atomic.Value // []command
+	path     atomic.Value // string
+	sizes    sync.Mutex
+	bodies   []int // body size of each request
 }
 
 func (f *fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.requests.Add(1)
 	f.auth.Store(r.Header.Get("Authorization"))
+	f.path.Store(r.URL.Path)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	f.sizes.Lock()
+	f.bodies = append(f.bodies, len(body))
+	f.sizes.Unlock()
 	var cmds []command
-	sc := bufio.NewScanner(r.Body)
-	for sc.Scan() {
-		var cmd command
-		if err := json.Unmarshal(sc.Bytes(), &cmd); err != nil {
+	switch r.URL.Path {
+	case "/api/batch":
+		var req struct {
+			Commands []struct {
+				Publish *json.RawMessage `json:"publish"`
+			} `json:"commands"`
+		}
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		cmds = append(cmds, cmd)
+		for _, c := range req.Commands {
+			var cmd command
+			if c.Publish == nil || json.Unmarshal(*c.Publish, &cmd.Params) != nil {
+				http.Error(w, "bad command", http.StatusBadRequest)
+				return
+			}
+			cmd.Method = "publish"
+			cmds = append(cmds, cmd)
+		}
+		f.last.Store(cmds)
+		replies := make([]string, len(cmds))
+		for i, cmd := range cmds {
+			replies[i] = f.reply(i, cmd)
+		}
+		fmt.Fprintf(w, `{"replies":[%s]}`, strings.Join(replies, ","))
+	case "/api":
+		sc := bufio.NewScanner(bytes.NewReader(body))
+		for sc.Scan() {
+			var cmd command
+			if err := json.Unmarshal(sc.Bytes(), &cmd); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			cmds = append(cmds, cmd)
+		}
+		f.last.Store(cmds)
+		for i, cmd := range cmds {
+			fmt.Fprintln(w, legacy(f.reply(i, cmd)))
+		}
+	default:
+		http.NotFound(w, r)
 	}
-	f.last.Store(cmds)
-	for i, cmd := range cmds {
-		fmt.Fprintln(w, f.reply(i, cmd))
+}
+
+// legacy turns a batch reply ({"publish":R} or {"error":E}) into a line
+// of the /api route ({"result":R} or {"error":E}).
+func legacy(reply string) string {
+	var r map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(reply), &r); err != nil {
+		panic(err)
 	}
+	if e, ok := r["error"]; ok {
+		return `{"error":` + string(e) + `}`
+	}
+	for _, v := range r {
+		return `{"result":` + string(v) + `}`
+	}
+	return `{"result":{}}`
 }
 
 // serve starts h on loopback and returns a Client for it.
@@ -72,16 +142,16 @@ func publishReply(i int, cmd command) string {
 	if _, err := fmt.Sscanf(cmd.Params.Channel, "err:%d", &code); err == nil {
 		return fmt.Sprintf(`{"error":{"code":%d,"message":"refused"}}`, code)
 	}
-	return fmt.Sprintf(`{"result":{"offset":%d,"epoch":"ep"}}`, i+1)
+	return fmt.Sprintf(`{"publish":{"offset":%d,"epoch":"ep"}}`, i+1)
 }
 
 func TestPublishOneRequestPerBatch(t *testing.T) {
 	f := &fake{reply: publishReply}
 	c := serve(t, f)
 	pubs := []Publish{
-		{Channel: "a", Data: []byte(`{"n":1}`)},
+		{Channel: "a", Data: []byte(`{"n":1}`), IdempotencyKey: "k1"},
 		{Channel: "b", Data: []byte(`"two"`)},
-		{Channel: "a", Data: []byte(`{"n":3}`)},
+		{Channel: "a\"\\\n\u00e9", Data: []byte(` {"n": [3]} `), IdempotencyKey: "k\"3\t"},
 	}
 	results, err := c.Publish(t.Context(), pubs)
 	if err != nil {
@@ -89,6 +159,9 @@ func TestPublishOneRequestPerBatch(t *testing.T) {
 	}
 	if got := f.requests.Load(); got != 1 {
 		t.Errorf("got %d HTTP requests, want 1", got)
+	}
+	if got := f.path.Load(); got != "/api/batch" {
+		t.Errorf("got path %q, want /api/batch", got)
 	}
 	if got, want := f.auth.Load(), "apikey "+testKey; got != want {
 		t.Errorf("got Authorization %q, want %q", got, want)
@@ -98,8 +171,10 @@ func TestPublishOneRequestPerBatch(t *testing.T) {
 		t.Fatalf("got %d commands, want %d", len(cmds), len(pubs))
 	}
 	for i, cmd := range cmds {
-		if cmd.Method != "publish" || cmd.Params.Channel != pubs[i].Channel || string(cmd.Params.Data) != string(pubs[i].Data) {
-			t.Errorf("command %d: got %s %q %s, want publish %q %s", i, cmd.Method, cmd.Params.Channel, cmd.Params.Data, pubs[i].Channel, pubs[i].Data)
+		p := pubs[i]
+		if cmd.Method != "publish" || cmd.Params.Channel != p.Channel || string(cmd.Params.Data) != strings.TrimSpace(string(p.Data)) || cmd.Params.IdempotencyKey != p.IdempotencyKey {
+			t.Errorf("command %d: got %s %q %s key %q, want publish %q %s key %q", i, cmd.Method, cmd.Params.Channel, cmd.Params.Data, cmd.Params.IdempotencyKey,
+				p.Channel, p.Data, p.IdempotencyKey)
 		}
 	}
 	for i, r := range results {
@@ -189,7 +264,9 @@ func TestRequestErrors(t *testing.T) {
 		{"404", status(http.StatusNotFound), false, false, false},
 		{"HTML", body("<html>hello</html>"), false, false, true},
 		{"wrong type", body(`[1, 2]`), false, false, true},
-		{"too few replies", body(`{"result":{}}`), false, false, true},
+		{"too few replies", body(`{"replies":[{"publish":{}}]}`), false, false, true},
+		{"too many replies", body(`{"replies":[{},{},{}]}`), false, false, true},
+		{"legacy lines", body(`{"result":{}}` + "\n" + `{"result":{}}`), false, false, true},
 		{"empty", body(""), false, false, true},
 	}
 	pubs := []Publish{{Channel: "a", Data: []byte(`{}`)}, {Channel: "b", Data: []byte(`{}`)}}
@@ -291,12 +368,45 @@ func TestTransportErrors(t *testing.T) {
 	}
 }
 
-func TestPublishInvalidData(t *testing.T) {
+func TestPublishBadPublications(t *testing.T) {
 	f := &fake{reply: publishReply}
-	_, err := serve(t, f).Publish(t.Context(), []Publish{{Channel: "a", Data: []byte(`{"unterminated`)}})
-	checkError(t, err, false)
-	if got := f.requests.Load(); got != 0 {
-		t.Errorf("got %d HTTP requests, want 0", got)
+	pubs := []Publish{
+		{Channel: "a", Data: []byte(`{"unterminated`)},
+		{Channel: "b", Data: []byte(`{"n":1}`)},
+		{Channel: "c", Data: []byte(`1},{"publish":{"channel":"x","data":2}}`)},
+		{Channel: "bad\xff", Data: []byte(`{}`)},
+		{Channel: "d", Data: []byte(`{}`), IdempotencyKey: "\xfe"},
+		{Channel: "e", Data: nil},
+		{Channel: "f", Data: []byte(`"ok"`)},
+	}
+	results, err := serve(t, f).Publish(t.Context(), pubs)
+	if err != nil {
+		t.Fatalf("Publish: %v", err)
+	}
+	var sent []string
+	for _, cmd := range f.last.Load().([]command) {
+		sent = append(sent, cmd.Params.Channel)
+	}
+	if want := []string{"b", "f"}; !slices.Equal(sent, want) {
+		t.Errorf("sent channels %q, want %q", sent, want)
+	}
+	for i, r := range results {
+		wantBad := pubs[i].Channel != "b" && pubs[i].Channel != "f"
+		if got := errors.Is(r.Err, ErrBadPublication); got != wantBad {
+			t.Errorf("result %d (%q): got %v, want ErrBadPublication %v", i, pubs[i].Channel, r.Err, wantBad)
+		}
+		if wantBad {
+			checkError(t, r.Err, false)
+		}
+	}
+	if results[1].Offset != 1 || results[6].Offset != 2 {
+		t.Errorf("got offsets %d, %d, want 1, 2", results[1].Offset, results[6].Offset)
+	}
+
+	f = &fake{reply: publishReply}
+	results, err = serve(t, f).Publish(t.Context(), pubs[:1])
+	if err != nil || !errors.Is(results[0].Err, ErrBadPublication) || f.requests.Load() != 0 {
+		t.Errorf("only a bad publication: got (%v, %v) after %d requests, want ErrBadPublication and no request", results, err, f.requests.Load())
 	}
 }
 

@@ -64,9 +64,9 @@ func (e *StatusError) Temporary() bool {
 
 // Temporary reports whether err, returned by this package, is worth a
 // retry. An *APIError or *StatusError answers for itself; a malformed
-// reply (gocent.ErrMalformedResponse) or invalid publication data is
-// permanent; any other failure (network, timeout, connection refused, the
-// caller's ctx) is temporary. Temporary(nil) is false.
+// reply (gocent.ErrMalformedResponse) or ErrBadPublication is permanent;
+// any other failure (network, timeout, connection refused, the caller's
+// ctx) is temporary. Temporary(nil) is false.
 func Temporary(err error) bool {
 	if err == nil {
 		return false
@@ -77,8 +77,7 @@ func Temporary(err error) bool {
 	if e, ok := errors.AsType[*StatusError](err); ok {
 		return e.Temporary()
 	}
-	_, badData := errors.AsType[*json.MarshalerError](err)
-	return !badData && !errors.Is(err, gocent.ErrMalformedResponse)
+	return !errors.Is(err, ErrBadPublication) && !errors.Is(err, gocent.ErrMalformedResponse)
 }
 
 // maxBody bounds StatusError.Body.
@@ -89,9 +88,6 @@ const maxBody = 256
 func (c *Client) requestError(err error) error {
 	if sc, ok := errors.AsType[gocent.ErrStatusCode](err); ok {
 		return &StatusError{Status: sc.Code, Body: c.redact(sc.Body)}
-	}
-	if _, ok := errors.AsType[*json.MarshalerError](err); ok {
-		return fmt.Errorf("centrifugo: publication data is not valid JSON: %w", err)
 	}
 	_, syntax := errors.AsType[*json.SyntaxError](err)
 	_, typ := errors.AsType[*json.UnmarshalTypeError](err)

@@ -37,7 +37,7 @@ func serveBridge(ctx context.Context, s settings, static *registry.View, nc *nat
 			return err
 		}
 	}
-	relay := centrifugo.New(centrifugo.Config{URL: s.apiURL(), Key: s.APIKey})
+	relay := centrifugo.New(centrifugo.Config{URL: s.apiURL(), Key: s.APIKey, MaxRequestBytes: s.BatchBytes})
 	b, err := bridge.New(nc.Conn, channels, relay, s.Bridge, log.Named("bridge"), bridge.NewMetrics(reg))
 	if err != nil {
 		return usagef("%v", err)

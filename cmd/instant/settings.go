@@ -10,6 +10,7 @@ import (
 	"github.com/instanthq/instant"
 	"github.com/instanthq/instant/auth"
 	"github.com/instanthq/instant/bridge"
+	"github.com/instanthq/instant/centrifugo"
 )
 
 // settings are the environment settings of README's configuration table.
@@ -17,6 +18,7 @@ type settings struct {
 	NATSURL        string
 	CentrifugoURL  string // base URL, e.g. http://localhost:8000
 	APIKey         string
+	BatchBytes     int // most bytes per relay request (centrifugo.Config.MaxRequestBytes)
 	MetricsAddr    string
 	ChannelsFile   string
 	RequestTimeout time.Duration
@@ -35,6 +37,7 @@ func loadSettings(lookup func(string) (string, bool)) (settings, error) {
 	s := settings{
 		NATSURL:      r.str("NATS_URL", "nats://127.0.0.1:4222"),
 		APIKey:       r.str("CENTRIFUGO_API_KEY", ""),
+		BatchBytes:   r.positive("INSTANT_BATCH_BYTES", centrifugo.DefaultMaxRequestBytes),
 		MetricsAddr:  r.strAllowEmpty("INSTANT_METRICS_ADDR", ":8002"),
 		ChannelsFile: r.str("INSTANT_CHANNELS_FILE", ""),
 		Bridge: bridge.Config{
