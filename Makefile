@@ -75,8 +75,9 @@ test: tools packages lint web/node_modules/.package-lock.json
 ## bench: print throughput and latency figures measured on this machine
 # (BENCH_COUNT interleaved rounds of every benchmark in ./bench, then
 # medians and ratios; BENCH_FLAGS go to the benchmark binary, e.g.
-# BENCH_FLAGS='-msgs 20000 -batch-sizes 100,500')
-bench: build tools
+# BENCH_FLAGS='-msgs 20000 -batch-sizes 100,500'; redis-server, from
+# `make packages`, runs Centrifugo's Redis engine)
+bench: build tools packages
 	go test -c -o $(CURDIR)/.cache/bench.test ./bench
 	go build -o $(CURDIR)/.cache/bench-report ./bench/report
 	@for i in $$(seq $(BENCH_COUNT)); do \

@@ -109,21 +109,53 @@ func BenchmarkPublishBatch(b *testing.B) {
 // resumed (SIGCONT). A consumer paused on the NATS side instead (pause or
 // filter change) stalls for its 5s pull heartbeat after resuming.
 func BenchmarkCentrifugoConsumer(b *testing.B) {
-	for _, f := range strings.Split(*flagConsumerPending, ",") {
-		pending, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || pending <= 0 {
-			b.Fatalf("-consumer-max-ack-pending: %q is not a positive number", f)
-		}
+	for _, pending := range consumerPendings(b) {
 		b.Run(fmt.Sprintf("max_ack_pending=%d", pending), func(b *testing.B) {
-			benchConsumer(b, pending)
+			benchConsumer(b, pending, false)
 		})
 	}
 }
 
-func benchConsumer(b *testing.B, maxAckPending int) {
+// consumerPendings returns the -consumer-max-ack-pending values.
+func consumerPendings(b *testing.B) []int {
+	b.Helper()
+	var out []int
+	for f := range strings.SplitSeq(*flagConsumerPending, ",") {
+		pending, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || pending <= 0 {
+			b.Fatalf("-consumer-max-ack-pending: %q is not a positive number", f)
+		}
+		out = append(out, pending)
+	}
+	return out
+}
+
+// BenchmarkRedisEngine is (c) and (e) with Centrifugo on its Redis engine
+// (a redis-server of its own on loopback), as Centrifugo runs with
+// several nodes: every publish waits for a Redis round trip.
+func BenchmarkRedisEngine(b *testing.B) {
+	for _, pending := range consumerPendings(b) {
+		b.Run(fmt.Sprintf("consumer/max_ack_pending=%d", pending), func(b *testing.B) {
+			benchConsumer(b, pending, true)
+		})
+	}
+	b.Run("bridge-jetstream", func(b *testing.B) { benchJetStream(b, 0, true) })
+}
+
+// newBenchStack is newStack with Centrifugo's Redis engine when redis.
+func newBenchStack(b *testing.B, withNATS, redis bool) *stack {
+	b.Helper()
+	s := newStack(b, withNATS)
+	if redis {
+		s.redis = startRedis(b)
+	}
+	return s
+}
+
+func benchConsumer(b *testing.B, maxAckPending int, redis bool) {
 	const stream, durable, prefix = "CENTRIFUGO", "centrifugo", "centrifugo.api"
 	ctx := context.Background()
-	s := newStack(b, true)
+	s := newBenchStack(b, true, redis)
 	if _, err := s.js.CreateStream(ctx, jetstream.StreamConfig{
 		Name: stream, Subjects: []string{prefix + ".>"},
 		Storage: jetstream.FileStorage, Retention: jetstream.WorkQueuePolicy,
@@ -190,25 +222,14 @@ func benchConsumer(b *testing.B, maxAckPending int) {
 // holds them all.
 func BenchmarkBridgeCore(b *testing.B) {
 	for _, size := range batchSizes(b) {
-		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) { benchCore(b, size, nil) })
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) { benchCore(b, size) })
 	}
 }
 
-// relayWrapper makes the relay of a bridge from the stack's and the
-// default one; nil keeps the default.
-type relayWrapper func(s *stack) func(bridge.Relay) bridge.Relay
-
-func (w relayWrapper) on(s *stack) func(bridge.Relay) bridge.Relay {
-	if w == nil {
-		return nil
-	}
-	return w(s)
-}
-
-func benchCore(b *testing.B, batchSize int, wrap relayWrapper) {
+func benchCore(b *testing.B, batchSize int) {
 	s := newStack(b, true)
 	s.startCentrifugo(b, nil)
-	s.startBridgeWith(b, bridge.Config{Mode: bridge.ModeCore, BatchSize: batchSize}, wrap.on(s))
+	s.startBridge(b, bridge.Config{Mode: bridge.ModeCore, BatchSize: batchSize})
 	stacktest.WaitBridge(b, s.nc)
 	pub := stacktest.Connect(b, s.natsURL)
 	n, seq := *flagMsgs, 0
@@ -240,11 +261,12 @@ func benchCore(b *testing.B, batchSize int, wrap relayWrapper) {
 // BenchmarkBridgeJetStream is (e): -msgs envelopes wait in the INSTANT
 // stream; the clock runs from the bridge's start (default config,
 // JetStream mode) until Centrifugo holds them all.
-func BenchmarkBridgeJetStream(b *testing.B) { benchJetStream(b, 0, nil) }
+func BenchmarkBridgeJetStream(b *testing.B) { benchJetStream(b, 0, false) }
 
-// benchJetStream runs (e) with BatchSize batchSize (0: the default).
-func benchJetStream(b *testing.B, batchSize int, wrap relayWrapper) {
-	s := newStack(b, true)
+// benchJetStream runs (e) with BatchSize batchSize (0: the default), on
+// Centrifugo's Redis engine when redis.
+func benchJetStream(b *testing.B, batchSize int, redis bool) {
+	s := newBenchStack(b, true, redis)
 	s.startCentrifugo(b, nil)
 	// A first start creates the streams and the durable consumer with
 	// the bridge's own settings.
@@ -259,7 +281,7 @@ func benchJetStream(b *testing.B, batchSize int, wrap relayWrapper) {
 		s.preload(b, "instant.publish", seq, seq+n, nil, func(_ string, seq int) []byte { return envelope(seq) })
 		prof := profileWindow(b)
 		c0, t0 := s.proc.sample(), time.Now()
-		stop := s.startBridgeWith(b, bridge.Config{BatchSize: batchSize}, wrap.on(s))
+		stop := s.startBridge(b, bridge.Config{BatchSize: batchSize})
 		t1 := s.waitAccepted(b, uint64(seq+n))
 		prof()
 		runs = append(runs, run{msgs: n, wall: t1.Sub(t0), cpu: s.proc.sample().since(c0)})

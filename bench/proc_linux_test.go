@@ -18,7 +18,8 @@ const clockTick = 10 * time.Millisecond
 // generator and the poller) and the Centrifugo child process, seen
 // through the kernel: CPU time, suspend and resume.
 type procs struct {
-	pid int // Centrifugo's, 0 when not found
+	pid   int // Centrifugo's, 0 when not found
+	redis int // the Redis server's, when Centrifugo runs on its Redis engine
 }
 
 // newProcs finds the Centrifugo process this process started last.
@@ -65,8 +66,8 @@ func procStat(path string) (statFields, bool) {
 
 // cpuSample is the CPU time used so far.
 type cpuSample struct {
-	centrifugo, self time.Duration
-	ok               bool
+	centrifugo, redis, self time.Duration
+	ok                      bool
 }
 
 func (m *procs) sample() cpuSample {
@@ -78,11 +79,34 @@ func (m *procs) sample() cpuSample {
 	if !ok {
 		return cpuSample{}
 	}
-	return cpuSample{
+	c := cpuSample{
 		centrifugo: time.Duration(f.utime+f.stime) * clockTick,
 		self:       time.Duration(ru.Utime.Nano() + ru.Stime.Nano()),
 		ok:         true,
 	}
+	if m.redis != 0 {
+		r, ok := procStat("/proc/" + strconv.Itoa(m.redis) + "/stat")
+		if !ok {
+			return cpuSample{}
+		}
+		c.redis = time.Duration(r.utime+r.stime) * clockTick
+	}
+	return c
+}
+
+// rss returns the resident set size of process pid in bytes.
+func rss(pid int) (int64, error) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmRSS in /proc/PID/status")
 }
 
 // suspend stops Centrifugo (SIGSTOP) until resume.

@@ -8,13 +8,13 @@ import (
 )
 
 // procs measure and control nothing outside Linux.
-type procs struct{}
+type procs struct{ redis int }
 
 func newProcs() *procs { return &procs{} }
 
 type cpuSample struct {
-	centrifugo, self time.Duration
-	ok               bool
+	centrifugo, redis, self time.Duration
+	ok                      bool
 }
 
 func (m *procs) sample() cpuSample { return cpuSample{} }
@@ -23,3 +23,5 @@ var errNotLinux = errors.New("suspending Centrifugo needs Linux")
 
 func (m *procs) suspend() error { return errNotLinux }
 func (m *procs) resume() error  { return errNotLinux }
+
+func rss(int) (int64, error) { return 0, errors.New("measuring RSS needs Linux") }

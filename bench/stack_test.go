@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -52,8 +53,8 @@ const (
 func TestMain(m *testing.M) {
 	flag.Parse()
 	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
-		fmt.Printf("# config: msgs=%d channels=%d latency-msgs=%d latency-rate=%d default-batch-size=%d gomaxprocs=%d\n",
-			*flagMsgs, *flagChannels, *flagLatencyMsgs, *flagLatencyRate, bridge.DefaultBatchSize, runtime.GOMAXPROCS(0))
+		fmt.Printf("# config: msgs=%d channels=%d latency-msgs=%d latency-rate=%d default-batch-size=%d gomaxprocs=%d outage=%v outage-msgs=%d\n",
+			*flagMsgs, *flagChannels, *flagLatencyMsgs, *flagLatencyRate, bridge.DefaultBatchSize, runtime.GOMAXPROCS(0), *flagOutage, *flagOutageMsgs)
 	}
 	m.Run()
 }
@@ -113,6 +114,7 @@ type stack struct {
 	api      *gocent.Client
 	channels []string
 	proc     *procs
+	redis    *redisServer // Centrifugo's Redis engine, nil for its memory engine
 }
 
 // newStack starts an in-process NATS server when withNATS. Start
@@ -137,9 +139,19 @@ func newStack(b *testing.B, withNATS bool) *stack {
 func (s *stack) startCentrifugo(b *testing.B, extra map[string]any) {
 	b.Helper()
 	history := max(10000, b.N*max(*flagMsgs, *flagLatencyMsgs)/len(s.channels)+1)
+	if s.redis != nil {
+		extra = maps.Clone(extra)
+		if extra == nil {
+			extra = map[string]any{}
+		}
+		extra["engine"] = map[string]any{"type": "redis", "redis": map[string]any{"address": []string{"redis://" + s.redis.addr}}}
+	}
 	s.cent = stacktest.StartCentrifugo(b, stacktest.CentrifugoOptions{Extra: extra, HistorySize: history})
 	s.api = newGocent(s.cent)
 	s.proc = newProcs()
+	if s.redis != nil {
+		s.proc.redis = s.redis.pid
+	}
 }
 
 // newGocent returns a gocent client with the same HTTP settings as
@@ -235,22 +247,12 @@ func (s *stack) checkOrder(b *testing.B, want int) {
 // bridge logs nothing and records metrics nowhere.
 func (s *stack) startBridge(b *testing.B, cfg bridge.Config) (stop func() error) {
 	b.Helper()
-	return s.startBridgeWith(b, cfg, nil)
-}
-
-// startBridgeWith is startBridge with the relay to Centrifugo wrapped by
-// wrap (nil: not wrapped).
-func (s *stack) startBridgeWith(b *testing.B, cfg bridge.Config, wrap func(bridge.Relay) bridge.Relay) (stop func() error) {
-	b.Helper()
 	chs := make([]instant.Channel, len(s.channels))
 	for i, name := range s.channels {
 		chs[i] = instant.Channel{Name: name, Level: instant.LevelPublic, Active: true}
 	}
 	nc := stacktest.Connect(b, s.natsURL)
-	var relay bridge.Relay = centrifugo.New(centrifugo.Config{URL: s.cent.APIURL, Key: s.cent.APIKey})
-	if wrap != nil {
-		relay = wrap(relay)
-	}
+	relay := centrifugo.New(centrifugo.Config{URL: s.cent.APIURL, Key: s.cent.APIKey})
 	br, err := bridge.New(nc, registry.Static(chs), relay, cfg, nil, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -304,7 +306,7 @@ func (c cpuSample) since(c0 cpuSample) cpuSample {
 	if !c.ok || !c0.ok {
 		return cpuSample{}
 	}
-	return cpuSample{centrifugo: c.centrifugo - c0.centrifugo, self: c.self - c0.self, ok: true}
+	return cpuSample{centrifugo: c.centrifugo - c0.centrifugo, redis: c.redis - c0.redis, self: c.self - c0.self, ok: true}
 }
 
 // profileWindow starts a CPU profile of this process into
@@ -344,12 +346,13 @@ type run struct {
 func report(b *testing.B, runs []run) {
 	b.Helper()
 	var msgs int
-	var wall, cent, self time.Duration
+	var wall, cent, redis, self time.Duration
 	cpuOK := true
 	for _, r := range runs {
 		msgs += r.msgs
 		wall += r.wall
 		cent += r.cpu.centrifugo
+		redis += r.cpu.redis
 		self += r.cpu.self
 		cpuOK = cpuOK && r.cpu.ok
 	}
@@ -358,6 +361,9 @@ func report(b *testing.B, runs []run) {
 	if cpuOK {
 		b.ReportMetric(float64(cent.Nanoseconds())/1e3/float64(msgs), "cent-cpu-us/msg")
 		b.ReportMetric(float64(self.Nanoseconds())/1e3/float64(msgs), "proc-cpu-us/msg")
+		if redis > 0 {
+			b.ReportMetric(float64(redis.Nanoseconds())/1e3/float64(msgs), "redis-cpu-us/msg")
+		}
 	}
 }
 

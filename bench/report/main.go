@@ -33,8 +33,9 @@ const (
 	nameCore      = "BenchmarkBridgeCore/batch="
 	nameJetStream = "BenchmarkBridgeJetStream"
 	nameEndpoint  = "BenchmarkPublishBatchEndpoint"
-	nameExpCore   = "BenchmarkBridgeBatchEndpoint/core"
-	nameExpJS     = "BenchmarkBridgeBatchEndpoint/jetstream"
+	nameRedisCons = "BenchmarkRedisEngine/consumer/max_ack_pending="
+	nameRedisJS   = "BenchmarkRedisEngine/bridge-jetstream"
+	nameOutage    = "BenchmarkOutageRSS"
 	nameLatency   = "BenchmarkLatency/"
 	// consumerDefault is Centrifugo's default max_ack_pending.
 	consumerDefault = 100
@@ -145,16 +146,27 @@ func perRound(a, b []float64, f func(x, y float64) float64) []float64 {
 	return out
 }
 
-// coresBusy returns, per round, the CPU cores Centrifugo and this process
-// kept busy together: CPU time per message times messages per second.
-func (r *results) coresBusy(name string) []float64 {
+// cpuPerMsg returns, per round, the CPU time per message of Centrifugo,
+// its Redis server (if any) and this process together, in µs.
+func (r *results) cpuPerMsg(name string) []float64 {
 	var out []float64
 	for _, m := range r.runs[name] {
 		c, ok1 := m["cent-cpu-us/msg"]
 		p, ok2 := m["proc-cpu-us/msg"]
 		if ok1 && ok2 {
-			out = append(out, (c+p)*m["msg/s"]/1e6)
+			out = append(out, c+p+m["redis-cpu-us/msg"])
 		}
+	}
+	return out
+}
+
+// coresBusy returns, per round, the CPU cores Centrifugo, its Redis
+// server and this process kept busy together: CPU time per message times
+// messages per second.
+func (r *results) coresBusy(name string) []float64 {
+	var out []float64
+	for i, cpu := range r.cpuPerMsg(name) {
+		out = append(out, cpu*r.runs[name][i]["msg/s"]/1e6)
 	}
 	return out
 }
@@ -205,59 +217,128 @@ func (r *results) print(w *writer) {
 		r.rounds(), or(cfg["gomaxprocs"], "?"))
 	w.printf("throughput runs: %s messages over %s channels, ~150-byte envelopes, no websocket subscriber;\n",
 		or(cfg["msgs"], "?"), or(cfg["channels"], "?"))
-	w.printf("measured until Centrifugo's channel streams hold them all. CPU µs/msg: Centrifugo / this process\n")
-	w.printf("(the NATS server, the bridge, the load generator); cores: both together, of %s.\n\n", or(cfg["gomaxprocs"], "?"))
+	w.printf("measured until Centrifugo's channel streams hold them all. CPU µs/msg: Centrifugo / its Redis server /\n")
+	w.printf("this process (the NATS server, the bridge, the load generator); cores: all together, of %s.\n\n", or(cfg["gomaxprocs"], "?"))
 
 	type row struct {
 		label, name string
 		optional    bool
 	}
+	consumerLabel := func(v string) string {
+		if v == strconv.Itoa(consumerDefault) {
+			return fmt.Sprintf("(c) Centrifugo nats_jetstream consumer (max_ack_pending %d, default)", consumerDefault)
+		}
+		return "    same consumer, max_ack_pending " + v
+	}
 	rows := []row{
 		{"(a) API publish per message, sequential", nameEach, false},
-		{"(b) API batches of 500, sequential (ceiling)", nameBatch, false},
-		{"(b') the same through /api/batch, body built by appending", nameEndpoint, true},
-		{fmt.Sprintf("(c) Centrifugo nats_jetstream consumer (max_ack_pending %d, default)", consumerDefault), nameConsumer + strconv.Itoa(consumerDefault), false},
+		{"(b) gocent Pipe (legacy /api), batches of 500, sequential", nameBatch, false},
+		{"(b') /api/batch (the bridge's client), batches of 500 (ceiling)", nameEndpoint, false},
+		{consumerLabel(strconv.Itoa(consumerDefault)), nameConsumer + strconv.Itoa(consumerDefault), false},
 	}
 	for _, name := range r.order {
 		if v, ok := strings.CutPrefix(name, nameConsumer); ok && v != strconv.Itoa(consumerDefault) {
-			rows = append(rows, row{"    same consumer, max_ack_pending " + v, name, true})
+			rows = append(rows, row{consumerLabel(v), name, true})
 		}
 	}
 	rows = append(rows,
 		row{"(d) bridge, core mode (BatchSize " + defBatch + ", default)", nameCore + defBatch, false},
 		row{"(e) bridge, JetStream mode (defaults)", nameJetStream, false},
-		row{"(d*) (d) with the /api/batch relay of (b') (experiment)", nameExpCore, true},
-		row{"(e*) (e) with the /api/batch relay of (b') (experiment)", nameExpJS, true},
 	)
-	w.printf("%-72s %9s %19s %6s %6s %6s\n", "throughput", "msg/s", "[min–max]", "cent", "proc", "cores")
+	w.printf("%-72s %9s %19s %6s %6s %6s %6s\n", "throughput, memory engine", "msg/s", "[min–max]", "cent", "redis", "proc", "cores")
 	for _, row := range rows {
 		if row.optional && len(r.runs[row.name]) == 0 {
 			continue
 		}
 		r.throughputRow(w, row.label, row.name)
 	}
+	if r.has(nameRedisCons, nameRedisJS) {
+		w.printf("\n%-72s\n", "throughput, Centrifugo on its Redis engine (local redis-server)")
+		r.throughputRow(w, consumerLabel(strconv.Itoa(consumerDefault)), nameRedisCons+strconv.Itoa(consumerDefault))
+		for _, name := range r.order {
+			if v, ok := strings.CutPrefix(name, nameRedisCons); ok && v != strconv.Itoa(consumerDefault) {
+				r.throughputRow(w, consumerLabel(v), name)
+			}
+		}
+		r.throughputRow(w, "(e) bridge, JetStream mode (defaults)", nameRedisJS)
+	}
 
 	w.printf("\n%-44s %7s %15s  %s\n", "ratio (of medians)", "value", "[per round]", "target")
 	a, b, c := r.series(nameEach, "msg/s"), r.series(nameBatch, "msg/s"), r.series(nameConsumer+strconv.Itoa(consumerDefault), "msg/s")
+	b2, c1000 := r.series(nameEndpoint, "msg/s"), r.series(nameConsumer+"1000", "msg/s")
 	d, e := r.series(nameCore+defBatch, "msg/s"), r.series(nameJetStream, "msg/s")
-	r.ratioRow(w, "(d)/(b) core bridge vs batch ceiling", d, b, 0.6)
 	r.ratioRow(w, "(e)/(c) JetStream bridge vs consumer", e, c, 1.2)
+	if len(c1000) > 0 {
+		r.ratioRow(w, "(e)/(c) vs consumer, max_ack_pending 1000", e, c1000, 1.0)
+	}
+	if re, rc := r.series(nameRedisJS, "msg/s"), r.series(nameRedisCons+strconv.Itoa(consumerDefault), "msg/s"); len(re) > 0 || len(rc) > 0 {
+		r.ratioRow(w, "Redis engine: (e)/(c)", re, rc, 2)
+		if rc1000 := r.series(nameRedisCons+"1000", "msg/s"); len(rc1000) > 0 {
+			r.ratioRow(w, "Redis engine: (e)/(c), max_ack_pending 1000", re, rc1000, 0)
+		}
+	}
+	r.ratioRow(w, "(d)/(b') core bridge vs /api/batch ceiling", d, b2, 0.8)
 	r.ratioRow(w, "(d)/(a) core bridge vs per-message", d, a, 10)
 	r.ratioRow(w, "(e)/(a) JetStream bridge vs per-message", e, a, 10)
-	r.ratioRow(w, "(e)/(b) JetStream bridge vs batch ceiling", e, b, 0)
-	r.ratioRow(w, "(c)/(b) consumer vs batch ceiling", c, b, 0)
-	if b2 := r.series(nameEndpoint, "msg/s"); len(b2) > 0 {
-		r.ratioRow(w, "(b')/(b) /api/batch vs gocent Pipe", b2, b, 0)
-		r.ratioRow(w, "(d)/(b') core bridge vs /api/batch", d, b2, 0)
-	}
-	if dx, ex := r.series(nameExpCore, "msg/s"), r.series(nameExpJS, "msg/s"); len(dx) > 0 && len(ex) > 0 {
-		r.ratioRow(w, "(d*)/(b) experiment vs batch ceiling", dx, b, 0)
-		r.ratioRow(w, "(e*)/(c) experiment vs consumer", ex, c, 0)
+	r.ratioRow(w, "(b')/(b) /api/batch vs gocent Pipe", b2, b, 0)
+	r.ratioRow(w, "(c)/(b') consumer vs /api/batch ceiling", c, b2, 0)
+	w.printf("%-44s %7s %15s  %s\n", "CPU per message, all processes (lower wins)", "", "", "")
+	r.cpuRow(w, "(e)/(c) memory engine", nameJetStream, nameConsumer+strconv.Itoa(consumerDefault))
+	if r.has(nameRedisCons, nameRedisJS) {
+		r.cpuRow(w, "(e)/(c) Redis engine", nameRedisJS, nameRedisCons+strconv.Itoa(consumerDefault))
 	}
 
-	r.printSweep(w, b, defBatch)
+	r.printSweep(w, b2, defBatch)
 	r.printLatency(w)
+	r.printOutage(w)
 	r.printGetToken(w)
+}
+
+// has reports whether any benchmark name starts with one of prefixes.
+func (r *results) has(prefixes ...string) bool {
+	for _, name := range r.order {
+		for _, p := range prefixes {
+			if strings.HasPrefix(name, p) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// cpuRow prints the ratio of the CPU per message of num and den, all
+// processes together, with the target ≤ 1.
+func (r *results) cpuRow(w *writer, label, num, den string) {
+	n, d := r.cpuPerMsg(num), r.cpuPerMsg(den)
+	sn, sd := summarize(n), summarize(d)
+	if sn.n == 0 || sd.n == 0 {
+		w.printf("  %-42s %7s\n", label, "n/a")
+		return
+	}
+	ratio := sn.med / sd.med
+	pr := summarize(perRound(n, d, func(x, y float64) float64 { return x / y }))
+	verdict := "met"
+	if ratio > 1 {
+		verdict = "NOT met"
+	}
+	w.printf("  %-42s %7.2f %15s  ≤ 1: %s (%.1f vs %.1f µs/msg)\n", label, ratio, fmt.Sprintf("[%.2f–%.2f]", pr.lo, pr.hi), verdict, sn.med, sd.med)
+}
+
+// printOutage prints the bridge's memory during a Centrifugo outage.
+func (r *results) printOutage(w *writer) {
+	peak := summarize(r.series(nameOutage, "peak-rss-MB"))
+	if peak.n == 0 {
+		return
+	}
+	end, drain := summarize(r.series(nameOutage, "end-rss-MB")), summarize(r.series(nameOutage, "drain-s"))
+	verdict := "met"
+	if peak.med >= 100 {
+		verdict = "NOT met"
+	}
+	w.printf("\nbridge (instant bridge, own process) during a Centrifugo outage of %s with %s envelopes waiting\n",
+		or(r.config["outage"], "?"), or(r.config["outage-msgs"], "?"))
+	w.printf("  peak RSS %.1f MB [%.1f–%.1f]  target < 100 MB: %s;  RSS at the end %.1f MB;  drained %.1f s after the restart\n",
+		peak.med, peak.lo, peak.hi, verdict, end.med, drain.med)
 }
 
 // printGetToken prints the auth module's get_token load figures.
@@ -288,8 +369,12 @@ func (r *results) throughputRow(w *writer, label, name string) {
 	}
 	cent := summarize(r.series(name, "cent-cpu-us/msg"))
 	proc := summarize(r.series(name, "proc-cpu-us/msg"))
+	redis := "-"
+	if rs := summarize(r.series(name, "redis-cpu-us/msg")); rs.n > 0 {
+		redis = fmt.Sprintf("%.1f", rs.med)
+	}
 	cores := summarize(r.coresBusy(name))
-	w.printf("%-72s %9.0f %19s %6.1f %6.1f %6.2f\n", label, s.med, fmt.Sprintf("[%.0f–%.0f]", s.lo, s.hi), cent.med, proc.med, cores.med)
+	w.printf("%-72s %9.0f %19s %6.1f %6s %6.1f %6.2f\n", label, s.med, fmt.Sprintf("[%.0f–%.0f]", s.lo, s.hi), cent.med, redis, proc.med, cores.med)
 }
 
 func (r *results) ratioRow(w *writer, label string, num, den []float64, target float64) {
@@ -354,7 +439,7 @@ func (r *results) printSweep(w *writer, ceiling []float64, defBatch string) {
 		}
 	}
 	cm := summarize(ceiling).med
-	w.printf("\nbridge BatchSize sweep, core mode\n%10s %9s %19s %8s %6s %6s %6s %6s\n", "BatchSize", "msg/s", "[min–max]", "vs (b)", "cent", "proc", "cores", "won")
+	w.printf("\nbridge BatchSize sweep, core mode\n%10s %9s %19s %8s %6s %6s %6s %6s\n", "BatchSize", "msg/s", "[min–max]", "vs (b')", "cent", "proc", "cores", "won")
 	for _, e := range sweep {
 		mark := ""
 		if e.size == best.size {
@@ -396,18 +481,23 @@ func (r *results) printLatency(w *writer) {
 		w.printf("%-40s %7.3f %15s %7.3f %15s %7.2f\n", label[name], p50.med, fmt.Sprintf("[%.3f–%.3f]", p50.lo, p50.hi),
 			p99.med, fmt.Sprintf("[%.3f–%.3f]", p99.lo, p99.hi), mx.med)
 	}
-	d50 := r.series(direct, "p50-ms")
 	for _, mode := range []string{"core", "jetstream"} {
-		b50 := r.series(nameLatency+"bridge-"+mode, "p50-ms")
-		if len(b50) == 0 {
-			continue
+		for _, q := range []struct {
+			unit   string
+			target float64
+		}{{"p50-ms", 1}, {"p99-ms", 5}} {
+			dq, bq := r.series(direct, q.unit), r.series(nameLatency+"bridge-"+mode, q.unit)
+			if len(bq) == 0 || len(dq) == 0 {
+				continue
+			}
+			added := summarize(bq).med - summarize(dq).med
+			pr := summarize(perRound(bq, dq, func(x, y float64) float64 { return x - y }))
+			verdict := "met"
+			if added >= q.target {
+				verdict = "NOT met"
+			}
+			w.printf("added by the bridge, %-10s %s %+.3f ms [per round %+.3f–%+.3f]  target < %g ms: %s\n",
+				mode+":", q.unit[:3], added, pr.lo, pr.hi, q.target, verdict)
 		}
-		added := summarize(b50).med - summarize(d50).med
-		pr := summarize(perRound(b50, d50, func(x, y float64) float64 { return x - y }))
-		verdict := "met"
-		if added >= 2 {
-			verdict = "NOT met"
-		}
-		w.printf("added by the bridge, %-10s p50 %+.3f ms [per round %+.3f–%+.3f]  target < 2 ms: %s\n", mode+":", added, pr.lo, pr.hi, verdict)
 	}
 }

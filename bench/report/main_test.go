@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-const sample = `# config: msgs=1000 channels=10 latency-msgs=100 latency-rate=200 default-batch-size=500 gomaxprocs=2
+const sample = `# config: msgs=1000 channels=10 latency-msgs=100 latency-rate=200 default-batch-size=500 gomaxprocs=2 outage=2s outage-msgs=2000
 goos: linux
 BenchmarkPublishEach-2   	       1	        90.00 cent-cpu-us/msg	      5000 msg/s	        80.00 proc-cpu-us/msg
 BenchmarkPublishBatch-2  	       1	        12.00 cent-cpu-us/msg	     60000 msg/s	         5.000 proc-cpu-us/msg
@@ -14,6 +14,10 @@ BenchmarkCentrifugoConsumer/max_ack_pending=100-2 	1	12.00 cent-cpu-us/msg	50000
 BenchmarkBridgeCore/batch=100-2 	1	15.00 cent-cpu-us/msg	40000 msg/s	20.00 proc-cpu-us/msg
 BenchmarkBridgeCore/batch=500-2 	1	13.00 cent-cpu-us/msg	45000 msg/s	17.00 proc-cpu-us/msg
 BenchmarkBridgeJetStream-2 	1	15.00 cent-cpu-us/msg	30000 msg/s	25.00 proc-cpu-us/msg
+BenchmarkPublishBatchEndpoint-2 	1	9.000 cent-cpu-us/msg	90000 msg/s	3.000 proc-cpu-us/msg
+BenchmarkRedisEngine/consumer/max_ack_pending=100-2 	1	40.00 cent-cpu-us/msg	10000 msg/s	10.00 proc-cpu-us/msg	30.00 redis-cpu-us/msg
+BenchmarkRedisEngine/bridge-jetstream-2 	1	30.00 cent-cpu-us/msg	25000 msg/s	20.00 proc-cpu-us/msg	10.00 redis-cpu-us/msg
+BenchmarkOutageRSS-2 	1	3.000 drain-s	40.00 end-rss-MB	0 ns/op	45.00 peak-rss-MB
 BenchmarkLatency/direct-2 	1	2.000 max-ms	0.4000 p50-ms	1.000 p99-ms
 BenchmarkLatency/bridge-core-2 	1	2.000 max-ms	0.5000 p50-ms	1.000 p99-ms
 PASS
@@ -47,7 +51,14 @@ func TestRun(t *testing.T) {
 	if err := run(strings.NewReader(sample), &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"(d)/(b) core bridge vs batch ceiling", "highest median: BatchSize 500", "added by the bridge, core:"} {
+	for _, want := range []string{
+		"(d)/(b') core bridge vs /api/batch ceiling      0.56",
+		"Redis engine: (e)/(c)                           2.50",
+		"(e)/(c) Redis engine                          0.75",
+		"highest median: BatchSize 500", "added by the bridge, core:      p50 +0.100 ms",
+		"added by the bridge, core:      p99 +0.000 ms",
+		"peak RSS 45.0 MB [45.0–45.0]  target < 100 MB: met",
+	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
