@@ -81,6 +81,8 @@ type Deps struct {
 	Log *zap.Logger
 	// Metrics are recorded when not nil (see NewMetrics).
 	Metrics *Metrics
+	// Admin turns the admin API on (see Admin); nil: off.
+	Admin *Admin
 }
 
 // Server is the auth HTTP service. Its methods are safe for concurrent
@@ -92,6 +94,8 @@ type Server struct {
 	revoker    Revoker
 	log        *zap.Logger
 	metrics    *Metrics
+	admin      *Admin
+	waiters    revocationWaiters
 	tokens     signer
 	sessionKey []byte
 	identity   []byte // nil: Bearer tokens refused
@@ -136,6 +140,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		revoker:    d.Revoker,
 		log:        d.Log,
 		metrics:    d.Metrics,
+		admin:      d.Admin,
 		tokens:     signer{key: []byte(cfg.HMACKey), ttl: cfg.TokenTTL},
 		sessionKey: cfg.sessionKey(),
 		origins:    make(map[string]bool, len(cfg.AllowedOrigins)),

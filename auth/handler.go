@@ -44,6 +44,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle(PathGetToken+"{$}", s.endpoint(s.getToken))
 	mux.Handle(PathSubscribe+"{$}", s.endpoint(s.subscribe))
 	mux.Handle(PathLogout+"{$}", s.endpoint(s.logout))
+	s.adminRoutes(mux)
 	return mux
 }
 

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -114,6 +115,7 @@ type revocation struct {
 // channelChanged unsubscribes the identities that lost channel c.
 func (s *Server) channelChanged(ctx context.Context, c registry.Change, uv *users.View) {
 	if c.Old == nil {
+		s.revoked(channelKey(c.Name), 0)
 		return
 	}
 	lost := func(id Identity) bool {
@@ -138,7 +140,7 @@ func (s *Server) channelChanged(ctx context.Context, c registry.Change, uv *user
 	if len(todo) > 0 {
 		s.log.Info("channel access lost", zap.String("channel", c.Name), zap.Int("unsubscribe", len(todo)))
 	}
-	s.revoke(ctx, todo)
+	s.revoked(channelKey(c.Name), s.revoke(ctx, todo))
 }
 
 // userChanged disconnects a user deleted or whose Epoch changed, and
@@ -146,10 +148,11 @@ func (s *Server) channelChanged(ctx context.Context, c registry.Change, uv *user
 func (s *Server) userChanged(ctx context.Context, c users.Change) {
 	switch {
 	case c.Old == nil:
+		s.revoked(userKey(c.Username), 0)
 		return
 	case c.New == nil, c.Old.Epoch != c.New.Epoch:
 		s.log.Info("user deleted or signed out", zap.String("user", c.Username))
-		s.revoke(ctx, []revocation{{user: c.Username}})
+		s.revoked(userKey(c.Username), s.revoke(ctx, []revocation{{user: c.Username}}))
 		return
 	}
 	before, after := identityOf(*c.Old), identityOf(*c.New)
@@ -162,28 +165,33 @@ func (s *Server) userChanged(ctx context.Context, c users.Change) {
 	if len(todo) > 0 {
 		s.log.Info("user access lost", zap.String("user", c.Username), zap.Int("unsubscribe", len(todo)))
 	}
-	s.revoke(ctx, todo)
+	s.revoked(userKey(c.Username), s.revoke(ctx, todo))
 }
 
-// revoke makes the calls, a few at a time, and returns when all are done.
-func (s *Server) revoke(ctx context.Context, todo []revocation) {
+// revoke makes the calls, a few at a time, and returns how many succeeded
+// when all are done.
+func (s *Server) revoke(ctx context.Context, todo []revocation) int {
 	if len(todo) == 0 {
-		return
+		return 0
 	}
 	var g errgroup.Group
 	g.SetLimit(revokeParallel)
+	var ok atomic.Int64
 	for _, r := range todo {
 		g.Go(func() error {
-			s.call(ctx, r)
+			if s.call(ctx, r) {
+				ok.Add(1)
+			}
 			return nil
 		})
 	}
 	_ = g.Wait()
+	return int(ok.Load())
 }
 
-// call makes one call, retrying temporary failures, and records the
-// outcome.
-func (s *Server) call(ctx context.Context, r revocation) {
+// call makes one call, retrying temporary failures, records the outcome
+// and reports whether it succeeded.
+func (s *Server) call(ctx context.Context, r revocation) bool {
 	kind := "disconnect"
 	if r.channel != "" {
 		kind = "unsubscribe"
@@ -209,10 +217,11 @@ func (s *Server) call(ctx context.Context, r revocation) {
 		s.metrics.Revocations.WithLabelValues(kind, "error").Inc()
 		s.log.Error("revocation failed", zap.String("kind", kind), zap.String("channel", r.channel),
 			zap.String("user", r.user), zap.Error(err))
-		return
+		return false
 	}
 	s.metrics.Revocations.WithLabelValues(kind, "ok").Inc()
 	s.log.Debug("access revoked", zap.String("kind", kind), zap.String("channel", r.channel), zap.String("user", r.user))
+	return true
 }
 
 // compile-time check that the Centrifugo client can revoke.

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/instanthq/instant/auth"
+	"github.com/instanthq/instant/bridge"
 	"github.com/instanthq/instant/centrifugo"
 	"github.com/instanthq/instant/monitor"
 	"github.com/instanthq/instant/registry"
@@ -23,6 +24,11 @@ import (
 // unless nil) on INSTANT_AUTH_ADDR and its revocation loop in g.
 func serveAuth(ctx context.Context, g *errgroup.Group, s settings, static *registry.View, nc *natsConn, log *zap.Logger, demo http.Handler) error {
 	deps := auth.Deps{Log: log.Named("auth")}
+	relay := centrifugo.New(centrifugo.Config{URL: s.apiURL(), Key: s.APIKey})
+	admin := &auth.Admin{Stats: relay}
+	if s.BridgeMetricsURL != "" {
+		admin.Traffic = &auth.BridgeMetrics{URL: s.BridgeMetricsURL}
+	}
 	if static != nil {
 		deps.Channels = static
 	} else {
@@ -37,11 +43,17 @@ func serveAuth(ctx context.Context, g *errgroup.Group, s settings, static *regis
 		if err != nil {
 			return err
 		}
-		if deps.Users, err = users.Open(ctx, js, users.DefaultBucket); err != nil {
+		us, err := users.Open(ctx, js, users.DefaultBucket)
+		if err != nil {
 			return err
 		}
+		deps.Users, admin.Users, admin.Registry = us, us, store
+		if s.Bridge.Mode != bridge.ModeCore {
+			admin.DeadLetters = &auth.JetStreamDeadLetters{JS: js, Conn: nc.Conn, Stream: s.Bridge.DeadStream,
+				Subject: s.Bridge.Subject, RequestSubject: s.Bridge.RequestSubject}
+		}
 	}
-	relay := centrifugo.New(centrifugo.Config{URL: s.apiURL(), Key: s.APIKey})
+	deps.Admin = admin
 	deps.Revoker = relay
 	reg := prometheus.NewRegistry()
 	deps.Metrics = auth.NewMetrics(reg)

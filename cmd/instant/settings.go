@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -15,11 +16,17 @@ import (
 
 // settings are the environment settings of README's configuration table.
 type settings struct {
-	NATSURL        string
-	CentrifugoURL  string // base URL, e.g. http://localhost:8000
-	APIKey         string
-	BatchBytes     int // most bytes per relay request (centrifugo.Config.MaxRequestBytes)
-	MetricsAddr    string
+	NATSURL       string
+	CentrifugoURL string // base URL, e.g. http://localhost:8000
+	APIKey        string
+	BatchBytes    int // most bytes per relay request (centrifugo.Config.MaxRequestBytes)
+	MetricsAddr   string
+	// BridgeMetricsURL is where the console reads the bridge's counters;
+	// "" when unknown.
+	BridgeMetricsURL string
+	// WebsocketURL is Centrifugo's websocket endpoint as browsers reach
+	// it, for the console's live tail.
+	WebsocketURL   string
 	ChannelsFile   string
 	RequestTimeout time.Duration
 	AuthAddr       string
@@ -69,7 +76,23 @@ func loadSettings(lookup func(string) (string, bool)) (settings, error) {
 		r.err = usagef("CENTRIFUGO_HOST: %q is not an http(s) URL such as http://localhost", host)
 	}
 	s.CentrifugoURL = fmt.Sprintf("%s:%d", strings.TrimRight(host, "/"), port)
+	s.BridgeMetricsURL = r.str("INSTANT_BRIDGE_METRICS_URL", localMetricsURL(s.MetricsAddr))
+	s.WebsocketURL = r.str("INSTANT_WEBSOCKET_URL", "ws"+strings.TrimPrefix(s.CentrifugoURL, "http")+"/connection/websocket")
 	return s, r.err
+}
+
+// localMetricsURL returns the /metrics URL of a bridge listening on addr
+// on this machine (INSTANT_METRICS_ADDR), or "" for an empty or
+// malformed addr.
+func localMetricsURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" || port == "0" {
+		return ""
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/metrics"
 }
 
 // requireAPIKey fails unless CENTRIFUGO_API_KEY is set.
