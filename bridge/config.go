@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nuid"
+
 	"github.com/instanthq/instant"
 )
 
@@ -39,9 +41,27 @@ type Config struct {
 	// DeadStream keeps dead letters in JetStream mode. Defaults to
 	// "INSTANT_DEAD".
 	DeadStream string
-	// Group is the durable consumer name (JetStream) and queue group name
-	// (core and request subjects). Defaults to "instant-bridge".
+	// Group prefixes the partitions' consumer names (JetStream) and is the
+	// queue group name (core and request subjects). Defaults to
+	// "instant-bridge".
 	Group string
+	// Partitions is the number of partitions the stream splits channels
+	// into (JetStream mode); a channel's envelopes are relayed by one
+	// worker at a time, in order. Every worker must use the same count; an
+	// existing stream split otherwise is refused (ErrPartitionsChanged).
+	// Defaults to DefaultPartitions.
+	Partitions int
+	// LeaseBucket is the KV bucket of worker and partition leases.
+	// Defaults to "instant_bridge".
+	LeaseBucket string
+	// LeaseTTL is how long a partition lease lasts without renewal: a
+	// worker that died or stalled loses its partitions this long after its
+	// last renewal (renewals come every LeaseTTL/5), and a stalled worker
+	// stops relaying before then. Defaults to DefaultLeaseTTL; at least 2s.
+	LeaseTTL time.Duration
+	// WorkerID names this worker among the others. Defaults to a random
+	// unique id.
+	WorkerID string
 	// Site is the publication's site when the envelope names none.
 	// Defaults to "Site".
 	Site string
@@ -53,13 +73,12 @@ type Config struct {
 	BatchSize int
 	// Encoding of the publication data. Defaults to instant.EncodingObject.
 	Encoding instant.PayloadEncoding
-	// AckWait is the consumer's ack wait when the bridge creates it; held
-	// messages are marked in progress well before it runs out. After a
-	// worker crash, the messages it held are redelivered this much later.
-	// Defaults to 10s.
+	// AckWait is the partition consumers' ack wait; held messages are
+	// marked in progress well before it runs out. Defaults to 10s.
 	AckWait time.Duration
-	// MaxDeliver bounds redeliveries: a message delivered more often than
-	// this is dead-lettered as redelivery_limit. Defaults to 20.
+	// MaxDeliver bounds redeliveries by one partition consumer: a message
+	// delivered more often than this is dead-lettered as
+	// redelivery_limit. Defaults to 20.
 	MaxDeliver int
 	// RetryMin and RetryMax bound the exponential backoff between retries
 	// of a transient failure. Default to 100ms and 5s.
@@ -86,6 +105,12 @@ func (c *Config) setDefaults() {
 	def(&c.Stream, "INSTANT")
 	def(&c.DeadStream, "INSTANT_DEAD")
 	def(&c.Group, "instant-bridge")
+	def(&c.LeaseBucket, "instant_bridge")
+	if c.WorkerID == "" {
+		c.WorkerID = nuid.Next()
+	}
+	setDefault(&c.Partitions, DefaultPartitions)
+	setDefault(&c.LeaseTTL, DefaultLeaseTTL)
 	def(&c.Site, "Site")
 	def((*string)(&c.Encoding), string(instant.EncodingObject))
 	setDefault(&c.MaxPayload, instant.DefaultMaxPayload)
@@ -131,10 +156,39 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("field %s: %d is negative", f.name, f.value))
 		}
 	}
+	if c.Partitions < 1 || c.Partitions > maxPartitions {
+		errs = append(errs, fmt.Errorf("field Partitions: %d is not between 1 and %d", c.Partitions, maxPartitions))
+	}
+	if c.LeaseTTL < 2*minRelayWindow {
+		errs = append(errs, fmt.Errorf("field LeaseTTL: %s is shorter than %s", c.LeaseTTL, 2*minRelayWindow))
+	}
+	if !validToken(c.WorkerID) {
+		errs = append(errs, fmt.Errorf("field WorkerID: %q may hold only letters, digits, - and _", c.WorkerID))
+	}
+	if !validToken(c.Group) {
+		errs = append(errs, fmt.Errorf("field Group: %q may hold only letters, digits, - and _", c.Group))
+	}
 	if c.RetryMin > c.RetryMax {
 		errs = append(errs, fmt.Errorf("field RetryMin %s exceeds RetryMax %s", c.RetryMin, c.RetryMax))
 	}
 	return errors.Join(errs...)
+}
+
+// maxPartitions bounds Config.Partitions: each is a consumer on the stream.
+const maxPartitions = 1024
+
+// validToken reports whether s is a non-empty name of letters, digits, -
+// and _ (usable in KV keys, consumer and subject names).
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // overlaps reports whether subject prefix a equals b or one is a prefix

@@ -12,6 +12,13 @@ type Metrics struct {
 	BatchSize prometheus.Histogram
 	Latency   prometheus.Histogram // from receipt to Centrifugo's acceptance
 	InFlight  prometheus.Gauge
+
+	// JetStream mode: the partitions this worker relays.
+	PartitionsOwned prometheus.Gauge
+	PartitionOwned  *prometheus.GaugeVec // 1 for each partition this worker holds
+	PartitionLag    *prometheus.GaugeVec // envelopes not yet acked, by partition held
+	Takeovers       prometheus.Counter   // partition leases taken
+	Fenced          prometheus.Counter   // batches not relayed because the lease ran out
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
@@ -37,9 +44,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 		InFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 			Name: "in_flight", Help: "Envelopes in the Centrifugo request under way."}),
+		PartitionsOwned: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "partitions_owned", Help: "Partitions this worker relays (JetStream mode)."}),
+		PartitionOwned: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "partition_owned", Help: "1 for each partition this worker holds the lease of."}, []string{"partition"}),
+		PartitionLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "partition_lag", Help: "Envelopes of a partition this worker holds that are stored but not yet acked."}, []string{"partition"}),
+		Takeovers: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "partition_takeovers_total", Help: "Partition leases this worker took."}),
+		Fenced: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "fenced_total", Help: "Batches not relayed because the partition's lease ran out or was lost."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Received, m.Relayed, m.Rejected, m.Retries, m.Dropped, m.BatchSize, m.Latency, m.InFlight)
+		reg.MustRegister(m.Received, m.Relayed, m.Rejected, m.Retries, m.Dropped, m.BatchSize, m.Latency, m.InFlight,
+			m.PartitionsOwned, m.PartitionOwned, m.PartitionLag, m.Takeovers, m.Fenced)
 	}
 	return m
 }
