@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"io"
 	"slices"
@@ -14,6 +15,12 @@ func newFlags(name string) *flag.FlagSet {
 	return fs
 }
 
+// helpRequested is -h or --help among a command's flags: Run prints the
+// command's usage and flags, and exits 0.
+type helpRequested struct{ fs *flag.FlagSet }
+
+func (h *helpRequested) Error() string { return h.fs.Name() + ": help requested" }
+
 // parseFlags parses args, accepting flags before, between and after the
 // positional arguments (everything after "--" is positional), and returns
 // the positional arguments.
@@ -24,7 +31,9 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+			return nil, &helpRequested{fs}
+		} else if err != nil {
 			return nil, usagef("%s: %v", fs.Name(), err)
 		}
 		args = fs.Args()

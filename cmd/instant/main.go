@@ -5,10 +5,13 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 )
 
@@ -64,24 +67,97 @@ Usage:
   instant auth                         the login and token HTTP module
   instant serve                        bridge and auth in one process
   instant users add NAME [--groups g1,g2] [--staff] [--superuser] [--password-stdin]
-  instant users rm NAME | list [--json] | passwd NAME [--password-stdin]
+  instant users rm NAME
+  instant users list [--json]
+  instant users passwd NAME [--password-stdin]
   instant publish CHANNEL [MESSAGE] [--data JSON] [--event-class C] [--bucket B] [--wait]
   instant channels add NAME --level LEVEL [--groups g1,g2] [--inactive]
   instant channels rm NAME
   instant channels list [--json]
   instant channels import FILE [--replace]
   instant version
+  instant help [COMMAND]
 
-Settings are read from the environment; see README.md.
+Every command takes -h or --help. Settings are read from the environment;
+see README.md.
 `
 
-// Run executes the command line args (without the program name).
+// commandUsage returns the lines of usage for the command name (e.g.
+// "publish", "channels" or "channels add"), each with its continuation
+// lines, or "" when no command has that name.
+func commandUsage(name string) string {
+	var b strings.Builder
+	in := false
+	for _, line := range strings.Split(usage, "\n") {
+		if rest, ok := strings.CutPrefix(line, "  instant "); ok {
+			in = rest == name || strings.HasPrefix(rest, name+" ")
+		} else if !strings.HasPrefix(line, "    ") {
+			in = false
+		}
+		if in {
+			b.WriteString(line + "\n")
+		}
+	}
+	return b.String()
+}
+
+// printHelp prints the usage of the command name and the flags of fs (nil:
+// none).
+func printHelp(w io.Writer, name string, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage:\n%s", commandUsage(name))
+	if fs == nil || !hasFlags(fs) {
+		return
+	}
+	fmt.Fprint(w, "\nFlags:\n")
+	fs.VisitAll(func(f *flag.Flag) {
+		kind, text := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if kind != "" {
+			line += " " + kind
+		}
+		if f.DefValue != "" && f.DefValue != "false" {
+			text += fmt.Sprintf(" (default %s)", f.DefValue)
+		}
+		fmt.Fprintf(w, "%-28s %s\n", line, text)
+	})
+}
+
+func hasFlags(fs *flag.FlagSet) bool {
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	return n > 0
+}
+
+// isHelp tells whether arg asks for help.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "help":
+		return true
+	}
+	return false
+}
+
+// Run executes the command line args (without the program name). A
+// command's -h or --help prints its usage on stdout and succeeds.
 func Run(ctx context.Context, args []string, env *Env) error {
+	err := dispatch(ctx, args, env)
+	if h := (*helpRequested)(nil); errors.As(err, &h) {
+		printHelp(env.Stdout, h.fs.Name(), h.fs)
+		return nil
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, args []string, env *Env) error {
 	if len(args) == 0 {
 		fmt.Fprint(env.Stderr, usage)
 		return usagef("no command given")
 	}
 	cmd, rest := args[0], args[1:]
+	if (cmd == "users" || cmd == "channels") && len(rest) > 0 && isHelp(rest[0]) {
+		printHelp(env.Stdout, cmd, nil)
+		return nil
+	}
 	switch cmd {
 	case "bridge":
 		return runService(ctx, cmd, rest, env, true, false)
@@ -99,12 +175,26 @@ func Run(ctx context.Context, args []string, env *Env) error {
 		return runPublish(ctx, rest, env)
 	case "channels":
 		return runChannels(ctx, rest, env)
-	case "version":
+	case "version", "--version", "-version":
+		pos, err := parseFlags(newFlags("version"), rest)
+		if err != nil {
+			return err
+		}
+		if err := wantArgs("version", pos, 0, 0); err != nil {
+			return err
+		}
 		fmt.Fprintf(env.Stdout, "instant %s\n", version)
 		return nil
-	case "help", "-h", "--help":
-		fmt.Fprint(env.Stdout, usage)
-		return nil
+	case "help", "-h", "-help", "--help":
+		if len(rest) == 0 {
+			fmt.Fprint(env.Stdout, usage)
+			return nil
+		}
+		if isHelp(rest[0]) {
+			fmt.Fprint(env.Stdout, usage)
+			return nil
+		}
+		return dispatch(ctx, append(slices.Clone(rest), "--help"), env)
 	}
 	return usagef("unknown command %q (run `instant help`)", cmd)
 }

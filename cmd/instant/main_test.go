@@ -451,3 +451,79 @@ func TestServeAndUsers(t *testing.T) {
 		t.Errorf("login answer lacks ws_token or csrf_token: %+v", body)
 	}
 }
+
+// TestHelp asks every command and subcommand for help: its usage on
+// stdout, exit 0, nothing on stderr, and no connection attempted (NATS_URL
+// points nowhere).
+func TestHelp(t *testing.T) {
+	env := map[string]string{"NATS_URL": "nats://127.0.0.1:1"}
+	tests := []struct {
+		args []string
+		want []string // on stdout
+	}{
+		{[]string{"publish", "--help"}, []string{"instant publish CHANNEL", "--event-class", "--wait"}},
+		{[]string{"publish", "public", "-h"}, []string{"instant publish CHANNEL", "--data"}},
+		{[]string{"init", "-h"}, []string{"instant init [DIR]", "--origins", "default 8000"}},
+		{[]string{"dev", "--help"}, []string{"instant dev", "--nats-port", "--centrifugo"}},
+		{[]string{"bridge", "--help"}, []string{"instant bridge"}},
+		{[]string{"auth", "-h"}, []string{"instant auth"}},
+		{[]string{"serve", "--help"}, []string{"instant serve"}},
+		{[]string{"version", "--help"}, []string{"instant version"}},
+		{[]string{"channels", "--help"}, []string{"instant channels add", "instant channels rm", "instant channels list", "instant channels import"}},
+		{[]string{"channels", "-h"}, []string{"instant channels add", "instant channels import"}},
+		{[]string{"channels", "add", "--help"}, []string{"instant channels add NAME", "--level", "--inactive"}},
+		{[]string{"channels", "rm", "-h"}, []string{"instant channels rm NAME"}},
+		{[]string{"channels", "list", "--help"}, []string{"instant channels list", "--json"}},
+		{[]string{"channels", "import", "-h"}, []string{"instant channels import FILE", "--replace"}},
+		{[]string{"users", "--help"}, []string{"instant users add", "instant users rm", "instant users list", "instant users passwd"}},
+		{[]string{"users", "add", "-h"}, []string{"instant users add NAME", "--groups", "--password-stdin"}},
+		{[]string{"users", "rm", "--help"}, []string{"instant users rm NAME"}},
+		{[]string{"users", "list", "-h"}, []string{"instant users list", "--json"}},
+		{[]string{"users", "passwd", "--help"}, []string{"instant users passwd NAME", "--password-stdin"}},
+		{[]string{"help", "publish"}, []string{"instant publish CHANNEL", "--bucket"}},
+		{[]string{"help", "channels", "add"}, []string{"instant channels add NAME", "--groups"}},
+		{[]string{"help"}, []string{"instant publish", "instant channels add", "instant users passwd"}},
+		{[]string{"--help"}, []string{"instant publish", "instant help"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			code, stdout, stderr := run(t, env, tt.args...)
+			if code != 0 || stderr != "" {
+				t.Errorf("exit status %d, stderr %q; want 0 and nothing", code, stderr)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(stdout, want) {
+					t.Errorf("stdout does not mention %q:\n%s", want, stdout)
+				}
+			}
+			// Only the command asked about (and its subcommands).
+			if len(tt.args) > 1 && tt.args[0] != "help" && strings.Contains(stdout, "instant bridge") != (tt.args[0] == "bridge") {
+				t.Errorf("the help of %v shows other commands:\n%s", tt.args, stdout)
+			}
+		})
+	}
+	// Help of something that does not exist is still a usage error.
+	for _, args := range [][]string{{"help", "frobnicate"}, {"channels", "frobnicate", "--help"}} {
+		if code, _, stderr := run(t, env, args...); code != 2 || !strings.Contains(stderr, "frobnicate") {
+			t.Errorf("%v: exit status %d, stderr %q; want 2 naming the command", args, code, stderr)
+		}
+	}
+}
+
+// TestVersion checks that `instant --version` is `instant version`, in the
+// built binary too.
+func TestVersion(t *testing.T) {
+	_, want, _ := run(t, nil, "version")
+	if !strings.HasPrefix(want, "instant ") {
+		t.Fatalf("instant version printed %q", want)
+	}
+	for _, flag := range []string{"--version", "-version"} {
+		if code, got, stderr := run(t, nil, flag); code != 0 || got != want {
+			t.Errorf("instant %s: exit status %d, stdout %q, stderr %q; want 0 and %q", flag, code, got, stderr, want)
+		}
+	}
+	out, err := exec.Command(instantBin, "--version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "instant ") {
+		t.Errorf("%s --version: %v, %q", instantBin, err, out)
+	}
+}
