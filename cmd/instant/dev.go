@@ -143,8 +143,39 @@ func startDevParts(ctx context.Context, g *errgroup.Group, s settings, ports dev
 		return err
 	}
 	g.Go(func() error { return serveBridge(ctx, s, nil, nc, log) })
-	printDevBanner(env.Stdout, s, password)
+	channels, err := channelNames(ctx, nc)
+	if err != nil {
+		return err
+	}
+	printDevBanner(env.Stdout, s, password, channels)
 	return nil
+}
+
+// channelNames lists the registry's channels, each with its level.
+func channelNames(ctx context.Context, nc *natsConn) ([]string, error) {
+	store, err := openStore(ctx, nc)
+	if err != nil {
+		return nil, err
+	}
+	chs, err := store.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, c := range chs {
+		name := c.Name
+		switch {
+		case c.Level == instant.LevelGroups:
+			name += " (groups: " + strings.Join(c.Groups, ", ") + ")"
+		case c.Level != instant.LevelPublic && c.Level != instant.Level(strings.TrimPrefix(c.Name, "$")):
+			name += " (" + string(c.Level) + ")"
+		}
+		if !c.Active {
+			name += " (inactive)"
+		}
+		names = append(names, name)
+	}
+	return names, nil
 }
 
 // checkFree fails with one line naming the first port something already
@@ -378,8 +409,9 @@ func waitHealthy(ctx context.Context, url string, c *child) error {
 }
 
 // printDevBanner tells what runs and what to try; password is the demo
-// user's, shown on the run that created it only.
-func printDevBanner(w io.Writer, s settings, password string) {
+// user's, shown on the run that created it only; channels are the
+// registry's.
+func printDevBanner(w io.Writer, s settings, password string, channels []string) {
 	login := fmt.Sprintf("%s / %s  (staff; shown this once: change it with `instant users passwd %s`)", demoUser, password, demoUser)
 	if password == "" {
 		login = fmt.Sprintf("%s / the password shown on the first run (reset it with `NATS_URL=%s bin/instant users passwd %s`)", demoUser, s.NATSURL, demoUser)
@@ -391,7 +423,7 @@ instant dev is running (Ctrl-C stops everything)
   NATS        %s
   Centrifugo  %s  (websocket %s/connection/websocket)
   metrics     http://%s/metrics
-  channels    public, $users, $staff, $superuser
+  channels    %s
 
 Publish from another terminal and watch it arrive on the demo page:
   bin/nats --server %s pub instant.publish.public "Message for everyone"
@@ -399,5 +431,5 @@ Publish from another terminal and watch it arrive on the demo page:
   NATS_URL=%s bin/instant publish public "hello" --wait
 
 `, s.AuthAddr, login, s.NATSURL, s.CentrifugoURL, strings.Replace(s.CentrifugoURL, "http", "ws", 1), s.MetricsAddr,
-		s.NATSURL, s.NATSURL, s.NATSURL)
+		strings.Join(channels, ", "), s.NATSURL, s.NATSURL, s.NATSURL)
 }

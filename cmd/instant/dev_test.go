@@ -283,13 +283,21 @@ func TestDev(t *testing.T) {
 	sub := stacktest.SubscribeWithTokens(t, fmt.Sprintf("ws://127.0.0.1:%d/connection/websocket", ports.Centrifugo),
 		demoUser, answer.WSToken, answer.channels()...)
 	natsEnv := map[string]string{"NATS_URL": fmt.Sprintf("nats://127.0.0.1:%d", ports.NATS)}
-	if code, out, errOut := run(t, natsEnv, "publish", "public", "hello from dev", "--wait"); code != 0 {
+	// The tour's first steps: one message to public, then a request to
+	// public, whose reply is the channel's second offset.
+	if code, out, errOut := run(t, natsEnv, "publish", "public", "hello from dev"); code != 0 {
 		t.Fatalf("publish: exit %d %s %s", code, out, errOut)
 	}
 	if got := sub.Next(t, 30*time.Second); got.Channel != "public" || !strings.Contains(string(got.Data), "hello from dev") {
 		t.Errorf("demo user got %s on %s", got.Data, got.Channel)
 	}
+	if code, out, errOut := run(t, natsEnv, "publish", "public", "hello", "--wait"); code != 0 || !strings.Contains(out, `"offset":2,`) {
+		t.Errorf("publish --wait: exit %d, stdout %q, stderr %q; want the offset the README's tour shows, 2", code, out, errOut)
+	}
 	if code, _, errOut := run(t, natsEnv, "channels", "add", "news", "--level", "public"); code != 0 {
+		t.Fatalf("channels add: %s", errOut)
+	}
+	if code, _, errOut := run(t, natsEnv, "channels", "add", "team", "--level", "groups", "--groups", "devs"); code != 0 {
 		t.Fatalf("channels add: %s", errOut)
 	}
 
@@ -309,6 +317,10 @@ func TestDev(t *testing.T) {
 	}
 	if answer := d.login(demoUser, password); !answer.has("news") {
 		t.Errorf("second run lost the channel added in the first: %+v", answer.Channels)
+	}
+	// The banner lists the registry's channels, not only the defaults.
+	if want := "  channels    $staff, $superuser, $team (groups: devs), $users, news, public\n"; !strings.Contains(d.output(&d.stdout), want) {
+		t.Errorf("the second run's banner does not list the registry's channels as %q:\n%s", want, d.output(&d.stdout))
 	}
 	centrifugo := processesUsing(t, filepath.Join(data, centrifugoConfigFile))
 	if len(centrifugo) != 1 {
