@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -116,11 +117,110 @@ func (e *Envelope) Publication(id, site string) Publication {
 	}
 }
 
-// Encode returns p as Centrifugo publication data in encoding enc.
+// Encode returns p as Centrifugo publication data in encoding enc. Nothing
+// is HTML-escaped ('<' stays '<'), so the data is not larger than needed;
+// otherwise the output is what encoding/json gives with SetEscapeHTML(false).
+// It fails only when p.Data is not valid JSON.
 func (p Publication) Encode(enc PayloadEncoding) ([]byte, error) {
-	b, err := json.Marshal(p)
-	if err != nil || enc != EncodingString {
-		return b, err
+	size := 64 + len(p.ID) + len(p.Channel) + len(p.Site) + len(p.Message) + len(p.Data) + len(p.EventClass) + len(p.Bucket)
+	if enc != EncodingString {
+		return p.appendObject(make([]byte, 0, size))
 	}
-	return json.Marshal(string(b))
+	bp := scratch.Get().(*[]byte)
+	defer scratch.Put(bp)
+	obj, err := p.appendObject((*bp)[:0])
+	if cap(obj) <= 1<<20 {
+		*bp = obj
+	}
+	if err != nil {
+		return nil, err
+	}
+	return appendJSONString(make([]byte, 0, len(obj)+len(obj)/8+2), obj), nil
+}
+
+var scratch = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+func (p Publication) appendObject(b []byte) ([]byte, error) {
+	b = append(b, `{"id":`...)
+	b = appendJSONString(b, p.ID)
+	b = append(b, `,"channel":`...)
+	b = appendJSONString(b, p.Channel)
+	b = append(b, `,"site":`...)
+	b = appendJSONString(b, p.Site)
+	if p.Message != "" {
+		b = append(b, `,"message":`...)
+		b = appendJSONString(b, p.Message)
+	}
+	if len(p.Data) > 0 {
+		b = append(b, `,"data":`...)
+		buf := bytes.NewBuffer(b)
+		if err := json.Compact(buf, p.Data); err != nil {
+			return b, fmt.Errorf("data: %w", err)
+		}
+		b = buf.Bytes()
+	}
+	if p.EventClass != "" {
+		b = append(b, `,"event_class":`...)
+		b = appendJSONString(b, p.EventClass)
+	}
+	if p.Bucket != "" {
+		b = append(b, `,"bucket":`...)
+		b = appendJSONString(b, p.Bucket)
+	}
+	return append(b, '}'), nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string the way encoding/json does
+// without HTML escaping: control characters, '"' and '\\' escaped,
+// U+2028 and U+2029 as \u escapes, invalid UTF-8 as \ufffd.
+func appendJSONString[S []byte | string](b []byte, s S) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(string(s[i:min(len(s), i+utf8.UTFMax)]))
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }

@@ -1,6 +1,9 @@
 package instant
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Code is the machine-readable reason an envelope was rejected. It is the
 // value of the Instant-Error dead-letter header and of error.code in
@@ -53,4 +56,15 @@ func CodeOf(err error) Code {
 		}
 	}
 	return CodeInternal
+}
+
+// UnknownChannelError returns ErrUnknownChannel for name with a hint when
+// the registry (asked through registered) holds the name the naming rule
+// gives a non-public channel: "team" is unknown, but `channels add team
+// --level users` registered "$team".
+func UnknownChannelError(name string, registered func(string) bool) error {
+	if alt := ChannelName(name, LevelUsers); alt != name && registered(alt) {
+		return fmt.Errorf("%w: %q is not in the registry (did you mean %s?)", ErrUnknownChannel, name, alt)
+	}
+	return fmt.Errorf("%w: %q is not in the registry", ErrUnknownChannel, name)
 }

@@ -12,8 +12,8 @@ type Reply struct {
 // Accepted says where Centrifugo stored the publication of an accepted
 // envelope.
 type Accepted struct {
-	// ID is the publication id: the Nats-Msg-Id header when the envelope
-	// had one.
+	// ID is the publication id (see PublicationID): derived from the
+	// channel and the Nats-Msg-Id header when the envelope had one.
 	ID      string `json:"id,omitempty"`
 	Channel string `json:"channel,omitempty"`
 	// Offset is the publication's position in the channel history, 0 when

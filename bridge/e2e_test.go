@@ -160,7 +160,7 @@ func TestRelayExactPublication(t *testing.T) {
 			full := `{"channel":"$users","message":"hello","data":{"n":1,"list":["a"]},"event_class":"important","bucket":"notifications","site":"shop"}`
 			publish(t, s.nc, "instant.publish", full, nats.Header{nats.MsgIdHdr: []string{"order-42"}})
 			r := sub.Next(t, 10*time.Second)
-			want := `{"id":"order-42","channel":"$users","site":"shop","message":"hello","data":{"n":1,"list":["a"]},"event_class":"important","bucket":"notifications"}`
+			want := `{"id":"` + instant.PublicationID("$users", "order-42") + `","channel":"$users","site":"shop","message":"hello","data":{"n":1,"list":["a"]},"event_class":"important","bucket":"notifications"}`
 			if r.Channel != "$users" || string(r.Data) != want {
 				t.Errorf("full envelope: got %s on %s, want %s on $users", r.Data, r.Channel, want)
 			}
@@ -174,7 +174,7 @@ func TestRelayStringEncoding(t *testing.T) {
 	sub := s.cent.Subscribe(t, "alice", "public")
 	publish(t, s.nc, "instant.publish.public", "hi", nats.Header{nats.MsgIdHdr: []string{"m1"}})
 	got := string(sub.Next(t, 10*time.Second).Data)
-	if want := `"{\"id\":\"m1\",\"channel\":\"public\",\"site\":\"Site\",\"message\":\"hi\"}"`; got != want {
+	if want := `"{\"id\":\"` + instant.PublicationID("public", "m1") + `\",\"channel\":\"public\",\"site\":\"Site\",\"message\":\"hi\"}"`; got != want {
 		t.Errorf("got %s, want %s", got, want)
 	}
 }

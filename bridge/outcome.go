@@ -70,7 +70,9 @@ func (b *Bridge) deadLetter(ctx context.Context, it *item, code instant.Code, re
 	m := nats.NewMsg(b.cfg.DeadSubject)
 	m.Data = it.body
 	for k, v := range it.header {
-		m.Header[k] = v
+		if !ownHeader(k) {
+			m.Header[k] = v
+		}
 	}
 	m.Header.Set(HeaderError, string(code))
 	m.Header.Set(HeaderErrorMessage, reason)

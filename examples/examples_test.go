@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -104,12 +105,15 @@ var examples = []example{
 func sdkPublications(lang string) func(channel, message string) []instant.Publication {
 	return func(channel, message string) []instant.Publication {
 		return []instant.Publication{
-			{ID: channel + "-", Channel: channel, Site: "Site", Message: message,
+			{ID: "(the publication id of the Nats-Msg-Id printed)", Channel: channel, Site: "Site", Message: message,
 				Data: json.RawMessage(`{"from":"` + lang + `"}`), EventClass: "info", Bucket: "examples"},
 			{Channel: channel, Site: "Site", Message: message, EventClass: "important"},
 		}
 	}
 }
+
+// printedMsgID finds the Nats-Msg-Id an SDK example prints.
+var printedMsgID = regexp.MustCompile(`\(id ([^)]+)\)`)
 
 func sdkStdout(channel string) []string {
 	return []string{"stored in INSTANT as #", "relayed to " + channel + " as "}
@@ -140,6 +144,13 @@ func TestExamples(t *testing.T) {
 				}
 			}
 			want := ex.want(ex.name, message)
+			if m := printedMsgID.FindStringSubmatch(stdout); m != nil {
+				for i := range want {
+					if want[i].ID != "" {
+						want[i].ID = instant.PublicationID(ex.name, m[1])
+					}
+				}
+			}
 			assertPublications(t, s.sub.Collect(t, len(want), receiveTimeout), want)
 
 			code, stdout, stderr = s.run(t, s.natsURL, argv, "nowhere", message)
@@ -261,8 +272,8 @@ func assertPublications(t *testing.T, got []stacktest.Received, want []instant.P
 			t.Errorf("unexpected publication %s on %q; still waiting for %s", r.Data, r.Channel, pending)
 			continue
 		}
-		if p.ID == "" || !strings.HasPrefix(p.ID, left[i].ID) {
-			t.Errorf("publication %s: id %q, want one starting with %q", r.Data, p.ID, left[i].ID)
+		if p.ID == "" || (left[i].ID != "" && p.ID != left[i].ID) {
+			t.Errorf("publication %s: id %q, want %q (any when empty)", r.Data, p.ID, left[i].ID)
 		}
 		left = append(left[:i], left[i+1:]...)
 	}

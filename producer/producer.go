@@ -129,7 +129,9 @@ type Option func(*nats.Msg)
 
 // WithMsgID sets the Nats-Msg-Id header: JetStream drops a second envelope
 // with the same id published within its duplicate window (2 minutes by
-// default), and the id becomes the publication id browsers see.
+// default) — on any channel of the stream, so use ids other producers
+// cannot guess —, and the publication id browsers see is derived from it
+// and the channel (instant.PublicationID).
 func WithMsgID(id string) Option {
 	return func(m *nats.Msg) { m.Header.Set(nats.MsgIdHdr, id) }
 }

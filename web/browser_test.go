@@ -440,7 +440,7 @@ func TestBrowserChannelsByUser(t *testing.T) {
 					t.Errorf("%s: the message to %s is shown %d times, want %d", tt.user, ch.Name, got, want)
 				}
 			}
-			entry := eval[string](p, `document.querySelector('#feed li[data-id="to-public"]').textContent`)
+			entry := eval[string](p, `document.querySelector('#feed li[data-id="`+instant.PublicationID("public", "to-public")+`"]').textContent`)
 			for _, part := range []string{"public", "event: test", "bucket: demo", "hello public"} {
 				if !strings.Contains(entry, part) {
 					t.Errorf("the feed entry %q does not show %q", entry, part)
@@ -640,7 +640,7 @@ func TestBrowserIdentity(t *testing.T) {
 		}
 		n := 0
 		for _, m := range got {
-			if m.ID == "to-"+ch.Name {
+			if m.ID == instant.PublicationID(ch.Name, "to-"+ch.Name) {
 				n++
 				if m.Channel != ch.Name || m.Text != "hello "+ch.Name {
 					t.Errorf("the message to %s arrived as %+v", ch.Name, m)

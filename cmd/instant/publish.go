@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/instanthq/instant"
 	"github.com/instanthq/instant/bridge"
 	"github.com/instanthq/instant/producer"
+	"github.com/instanthq/instant/registry"
 )
 
 // runPublish is `instant publish CHANNEL [MESSAGE] [flags]`.
@@ -53,6 +55,11 @@ func runPublish(ctx context.Context, args []string, env *Env) error {
 		return err
 	}
 	defer nc.Close()
+	if !*wait {
+		if err := checkRegistered(ctx, nc.Conn, s, ev.Channel); err != nil {
+			return fmt.Errorf("publish: %w", err)
+		}
+	}
 	core := s.Bridge.Mode == bridge.ModeCore
 	p, err := producer.New(nc.Conn, producer.Config{
 		Subject:        s.Bridge.Subject,
@@ -108,4 +115,36 @@ func publish(ctx context.Context, p *producer.Publisher, ev producer.Event, core
 		fmt.Fprintf(env.Stdout, "stored in %s as #%d\n", ack.Stream, ack.Sequence)
 	}
 	return nil
+}
+
+// checkRegistered refuses a fire-and-forget publish to a channel the
+// registry lacks (the bridge would only dead-letter it), saying which
+// registered name was probably meant. When the registry cannot be read
+// (no bucket yet, no JetStream) it lets the bridge decide.
+func checkRegistered(ctx context.Context, nc *nats.Conn, s settings, name string) error {
+	var registered func(string) bool
+	if s.ChannelsFile != "" {
+		view, err := channelsFile(s)
+		if err != nil {
+			return err
+		}
+		registered = func(n string) bool { _, ok := view.Lookup(n); return ok }
+	} else {
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return nil
+		}
+		kv, err := js.KeyValue(ctx, registry.DefaultBucket)
+		if err != nil {
+			return nil
+		}
+		registered = func(n string) bool {
+			_, err := kv.Get(ctx, registry.Key(n))
+			return !errors.Is(err, jetstream.ErrKeyNotFound)
+		}
+	}
+	if registered(name) {
+		return nil
+	}
+	return instant.UnknownChannelError(name, registered)
 }
