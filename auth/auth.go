@@ -99,9 +99,9 @@ type Server struct {
 	tokens     signer
 	sessionKey []byte
 	identity   []byte // nil: Bearer tokens refused
+	rules      IdentityRules
 	origins    map[string]bool
-	byAddress  *limiter
-	byUsername *limiter
+	limiter    *loginLimiter
 
 	ready     chan struct{} // closed once Run follows the registry and the users
 	readyOnce sync.Once
@@ -144,8 +144,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 		tokens:     signer{key: []byte(cfg.HMACKey), ttl: cfg.TokenTTL},
 		sessionKey: cfg.sessionKey(),
 		origins:    make(map[string]bool, len(cfg.AllowedOrigins)),
-		byAddress:  newLimiter(cfg.AddressLimit),
-		byUsername: newLimiter(cfg.UsernameLimit),
+		rules:      IdentityRules{MaxTTL: cfg.IdentityMaxTTL, Issuer: cfg.IdentityIssuer, Audience: cfg.IdentityAudience},
+		limiter:    newLoginLimiter(cfg),
 		ready:      make(chan struct{}),
 		tracked:    make(map[string]tracked),
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -21,6 +22,12 @@ const (
 	DefaultSessionTTL = 14 * 24 * time.Hour
 	// DefaultMaxBodyBytes bounds request bodies.
 	DefaultMaxBodyBytes = 8 << 10
+	// DefaultIdentityMaxTTL is the longest lifetime of an identity JWT
+	// accepted: from its iat, or from now without one, to its exp.
+	DefaultIdentityMaxTTL = time.Hour
+	// MinKeyLength is the shortest HMACKey and IdentityKey, in bytes: the
+	// size of an HS256 hash, as RFC 7518 asks.
+	MinKeyLength = 32
 )
 
 // Default login rate limits.
@@ -28,8 +35,11 @@ var (
 	// DefaultAddressLimit allows 20 login attempts at once from one client
 	// address, then one every 3 seconds.
 	DefaultAddressLimit = Limit{Burst: 20, Every: 3 * time.Second}
+	// DefaultAddressUsernameLimit allows 5 failed logins at once for one
+	// user name from one client address, then one a minute.
+	DefaultAddressUsernameLimit = Limit{Burst: 5, Every: time.Minute}
 	// DefaultUsernameLimit allows 10 failed logins at once for one user
-	// name, then one every 30 seconds.
+	// name from all addresses, then one every 30 seconds.
 	DefaultUsernameLimit = Limit{Burst: 10, Every: 30 * time.Second}
 )
 
@@ -48,7 +58,8 @@ func (l Limit) off() bool { return l.Burst < 0 }
 type Config struct {
 	// HMACKey signs the Centrifugo tokens (HS256, the bytes of the string
 	// as they are): Centrifugo's client.token.hmac_secret_key,
-	// CENTRIFUGO_HMAC_KEY. Required; use at least 32 random bytes.
+	// CENTRIFUGO_HMAC_KEY. Required: at least MinKeyLength bytes (use
+	// random ones).
 	HMACKey string
 	// TokenTTL is the lifetime of the connection and subscription tokens
 	// (INSTANT_TOKEN_TTL). Defaults to DefaultTokenTTL.
@@ -58,8 +69,20 @@ type Config struct {
 	// origins, with credentials (INSTANT_ALLOWED_ORIGINS). Empty: no CORS.
 	AllowedOrigins []string
 	// IdentityKey verifies identity JWTs (HS256) presented as Bearer
-	// tokens (INSTANT_IDENTITY_KEY). Empty: Bearer tokens are refused.
+	// tokens (INSTANT_IDENTITY_KEY): at least MinKeyLength bytes, and not
+	// HMACKey (or a Centrifugo token would pass for an identity). Empty:
+	// Bearer tokens are refused.
 	IdentityKey string
+	// IdentityMaxTTL is the longest lifetime of an identity JWT, from its
+	// iat (or from now without one) to its exp; a longer one is refused
+	// (INSTANT_IDENTITY_MAX_TTL). Defaults to DefaultIdentityMaxTTL.
+	IdentityMaxTTL time.Duration
+	// IdentityIssuer, when set, is the iss every identity JWT must carry
+	// (INSTANT_IDENTITY_ISSUER).
+	IdentityIssuer string
+	// IdentityAudience, when set, must be in the aud of every identity
+	// JWT (INSTANT_IDENTITY_AUDIENCE).
+	IdentityAudience string
 	// Anonymous lets visitors who are not logged in get tokens for the
 	// public channels (INSTANT_ANONYMOUS).
 	Anonymous bool
@@ -80,7 +103,13 @@ type Config struct {
 	// AddressLimit bounds login attempts per client address; every attempt
 	// counts. Defaults to DefaultAddressLimit.
 	AddressLimit Limit
-	// UsernameLimit bounds failed logins per user name. Defaults to
+	// AddressUsernameLimit bounds failed logins per client address and
+	// user name. Defaults to DefaultAddressUsernameLimit.
+	AddressUsernameLimit Limit
+	// UsernameLimit bounds failed logins per user name, from addresses
+	// that have failed for that name themselves: an address without a
+	// failure of its own for the name still gets its attempt checked, so
+	// that nobody can lock an account from elsewhere. Defaults to
 	// DefaultUsernameLimit.
 	UsernameLimit Limit
 	// MaxBodyBytes bounds request bodies; a larger one is answered 413.
@@ -103,45 +132,77 @@ func (c *Config) setDefaults() {
 	if c.AddressLimit == (Limit{}) {
 		c.AddressLimit = DefaultAddressLimit
 	}
+	if c.AddressUsernameLimit == (Limit{}) {
+		c.AddressUsernameLimit = DefaultAddressUsernameLimit
+	}
 	if c.UsernameLimit == (Limit{}) {
 		c.UsernameLimit = DefaultUsernameLimit
+	}
+	if c.IdentityMaxTTL == 0 {
+		c.IdentityMaxTTL = DefaultIdentityMaxTTL
 	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
 }
 
-// Validate sets the defaults, then reports every invalid field.
+// FieldError is an invalid Config field, as Validate reports it.
+type FieldError struct {
+	Field string // the name of the field, such as "HMACKey"
+	Err   error
+}
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
+func (e *FieldError) Unwrap() error { return e.Err }
+
+// Validate sets the defaults, then reports every invalid field: the
+// error joins one *FieldError per problem.
 func (c *Config) Validate() error {
 	c.setDefaults()
 	var errs []error
-	if c.HMACKey == "" {
-		errs = append(errs, errors.New("HMACKey: required (CENTRIFUGO_HMAC_KEY)"))
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Err: fmt.Errorf(format, args...)})
+	}
+	switch {
+	case c.HMACKey == "":
+		bad("HMACKey", "required")
+	case len(c.HMACKey) < MinKeyLength:
+		bad("HMACKey", "%d bytes, want at least %d (instant init writes random ones)", len(c.HMACKey), MinKeyLength)
+	}
+	switch {
+	case c.IdentityKey == "":
+	case len(c.IdentityKey) < MinKeyLength:
+		bad("IdentityKey", "%d bytes, want at least %d", len(c.IdentityKey), MinKeyLength)
+	case c.IdentityKey == c.HMACKey:
+		bad("IdentityKey", "equals HMACKey: a Centrifugo token would pass for an identity; use another key")
 	}
 	if c.TokenTTL < time.Second {
-		errs = append(errs, fmt.Errorf("TokenTTL: %s is less than a second", c.TokenTTL))
+		bad("TokenTTL", "%s is less than a second", c.TokenTTL)
 	}
 	if c.SessionTTL < time.Second {
-		errs = append(errs, fmt.Errorf("SessionTTL: %s is less than a second", c.SessionTTL))
+		bad("SessionTTL", "%s is less than a second", c.SessionTTL)
+	}
+	if c.IdentityMaxTTL < time.Second {
+		bad("IdentityMaxTTL", "%s is less than a second", c.IdentityMaxTTL)
 	}
 	if c.MaxBodyBytes < 64 {
-		errs = append(errs, fmt.Errorf("MaxBodyBytes: %d is less than 64", c.MaxBodyBytes))
+		bad("MaxBodyBytes", "%d is less than 64", c.MaxBodyBytes)
 	}
 	for _, o := range c.AllowedOrigins {
 		if err := validOrigin(o); err != nil {
-			errs = append(errs, fmt.Errorf("AllowedOrigins: %w", err))
+			errs = append(errs, &FieldError{Field: "AllowedOrigins", Err: err})
 		}
 	}
 	for _, l := range []struct {
 		name  string
 		limit Limit
-	}{{"AddressLimit", c.AddressLimit}, {"UsernameLimit", c.UsernameLimit}} {
+	}{{"AddressLimit", c.AddressLimit}, {"AddressUsernameLimit", c.AddressUsernameLimit}, {"UsernameLimit", c.UsernameLimit}} {
 		if !l.limit.off() && (l.limit.Burst == 0 || l.limit.Every <= 0) {
-			errs = append(errs, fmt.Errorf("%s: burst %d every %s: want a positive burst and interval", l.name, l.limit.Burst, l.limit.Every))
+			bad(l.name, "burst %d every %s: want a positive burst and interval", l.limit.Burst, l.limit.Every)
 		}
 	}
 	if strings.ContainsAny(c.ClientIPHeader, " :\t\r\n") {
-		errs = append(errs, fmt.Errorf("ClientIPHeader: %q is not a header name", c.ClientIPHeader))
+		bad("ClientIPHeader", "%q is not a header name", c.ClientIPHeader)
 	}
 	return errors.Join(errs...)
 }
@@ -151,10 +212,34 @@ func validOrigin(o string) error {
 	u, err := url.Parse(o)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 		u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" ||
-		o != strings.ToLower(u.Scheme+"://"+u.Host) || strings.HasSuffix(o, ":") {
-		return fmt.Errorf("%q is not an origin such as https://app.example.com (lowercase, no path, no trailing slash, no wildcard)", o)
+		o != strings.ToLower(u.Scheme+"://"+u.Host) || strings.HasSuffix(o, ":") || !validHost(u.Host) {
+		return fmt.Errorf("%q is not an origin such as https://app.example.com (lowercase, no path, no trailing slash, no wildcard: list each origin)", o)
 	}
 	return nil
+}
+
+// validHost reports whether h is a host name or IP address, with an
+// optional port, as an Origin header carries it: a wildcard such as
+// *.example.com never matches one.
+func validHost(h string) bool {
+	host, port := h, ""
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
+		host, port = h[:i], h[i+1:]
+	}
+	for _, r := range port {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		return net.ParseIP(host[1:len(host)-1]) != nil
+	}
+	for _, r := range host {
+		if !('a' <= r && r <= 'z' || '0' <= r && r <= '9' || r == '-' || r == '.') {
+			return false
+		}
+	}
+	return host != ""
 }
 
 // sessionKey returns the key that signs session cookies.

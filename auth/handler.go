@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -34,10 +36,15 @@ const allowedMethods = "OPTIONS, POST"
 //
 // Every endpoint answers POST, answers OPTIONS (a CORS preflight for an
 // allowed origin) with 204, and any other method with 405 and an Allow
-// header. A body larger than Config.MaxBodyBytes is answered 413, a
-// malformed JSON body 400, and a request that is not allowed 403 with an
-// empty body. Responses from an allowed origin carry CORS headers with
-// credentials; others get none.
+// header. A POST whose Origin header is present and neither this
+// server's (its host is the request's Host) nor one of
+// Config.AllowedOrigins is answered 403, one whose Content-Type is not
+// application/json 415 (so that a cross-site request always needs a CORS
+// preflight: no HTML form can send it), a body larger than
+// Config.MaxBodyBytes 413, a malformed JSON body 400, and a request that
+// is not allowed 403 with an empty body. Responses from an allowed origin
+// carry CORS headers with credentials; others get none. Every response
+// carries X-Content-Type-Options: nosniff.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle(PathLogin+"{$}", s.endpoint(s.login))
@@ -52,6 +59,7 @@ func (s *Server) Handler() http.Handler {
 func (s *Server) endpoint(post http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
 		h.Add("Vary", "Origin")
 		origin := r.Header.Get("Origin")
 		allowed := origin != "" && s.origins[origin]
@@ -76,6 +84,15 @@ func (s *Server) endpoint(post http.HandlerFunc) http.Handler {
 			return
 		}
 		h.Set("Cache-Control", "no-store")
+		if origin != "" && !allowed && !sameOrigin(origin, r) {
+			s.log.Info("cross-origin request refused", zap.String("path", r.URL.Path), zap.String("origin", origin))
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+		if !jsonContent(r) {
+			w.WriteHeader(http.StatusUnsupportedMediaType)
+			return
+		}
 		if r.ContentLength > s.cfg.MaxBodyBytes {
 			w.WriteHeader(http.StatusRequestEntityTooLarge)
 			return
@@ -83,6 +100,22 @@ func (s *Server) endpoint(post http.HandlerFunc) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 		post(w, r)
 	})
+}
+
+// sameOrigin reports whether origin, an Origin header, names the server
+// r was sent to: its host (with the port) is r's Host. The scheme is not
+// compared, as a proxy terminating TLS hides it.
+func sameOrigin(origin string, r *http.Request) bool {
+	u, err := url.Parse(origin)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
+		u.Path == "" && strings.EqualFold(u.Host, r.Host)
+}
+
+// jsonContent reports whether r's Content-Type is application/json (with
+// any parameters, such as charset).
+func jsonContent(r *http.Request) bool {
+	t, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && t == "application/json"
 }
 
 // Request bodies.
@@ -177,34 +210,36 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.cfg.Now()
 	addr := s.clientAddress(r)
-	if d := s.byAddress.take(addr, now); d > 0 {
-		s.refuseRateLimited(w, "address", d)
-		return
-	}
-	if d := s.byUsername.wait(req.Username, now); d > 0 {
-		s.refuseRateLimited(w, "username", d)
+	// Charged before the password is checked: parallel attempts cannot
+	// all pass a limit that counts them afterwards.
+	adm, limited, wait := s.limiter.admit(addr, req.Username, now)
+	if limited != "" {
+		s.log.Info("login rate-limited", zap.String("address", addr), zap.String("limit", limited))
+		s.refuseRateLimited(w, limited, wait)
 		return
 	}
 	if s.users == nil {
 		s.metrics.Logins.WithLabelValues("failed").Inc()
+		s.log.Info("login failed", zap.String("address", addr))
 		w.WriteHeader(http.StatusForbidden)
 		return
 	}
 	u, err := s.users.Authenticate(r.Context(), req.Username, req.Password)
 	switch {
 	case errors.Is(err, users.ErrBadCredentials), errors.Is(err, users.ErrBadEntry):
-		s.byUsername.take(req.Username, now)
 		s.metrics.Logins.WithLabelValues("failed").Inc()
 		// Not the user name: people type their password there.
-		s.log.Debug("login failed", zap.String("address", addr))
+		s.log.Info("login failed", zap.String("address", addr))
 		w.WriteHeader(http.StatusForbidden)
 		return
 	case err != nil:
+		adm.succeeded(now) // not the caller's failure
 		s.metrics.Logins.WithLabelValues("error").Inc()
 		s.log.Error("login: user store failed", zap.Error(err))
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return
 	}
+	adm.succeeded(now)
 	sess := session{Username: u.Username, Epoch: u.Epoch, CSRF: newCSRF(), Expires: now.Add(s.cfg.SessionTTL).Unix()}
 	body, err := s.tokensFor(identityOf(u), sess.CSRF, now)
 	if err != nil {
@@ -225,7 +260,7 @@ func (s *Server) refuseRateLimited(w http.ResponseWriter, key string, d time.Dur
 }
 
 func (s *Server) getToken(w http.ResponseWriter, r *http.Request) {
-	c, ok := s.authenticate(w, r)
+	c, ok := s.authenticate(w, r, false)
 	if !ok {
 		return
 	}
@@ -243,7 +278,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 	if !s.readBody(w, r, &req, true) {
 		return
 	}
-	c, ok := s.authenticate(w, r)
+	c, ok := s.authenticate(w, r, false)
 	if !ok {
 		return
 	}
@@ -273,7 +308,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	c, ok := s.authenticate(w, r)
+	c, ok := s.authenticate(w, r, true)
 	if !ok {
 		return
 	}
@@ -308,11 +343,14 @@ func (c caller) csrf() string {
 }
 
 // authenticate finds who made r: the subject of a Bearer identity JWT
-// (no CSRF token needed), the user of a valid session cookie (whose POST
-// must carry the CSRF token), or else an anonymous visitor when the
-// Config allows them. It answers 403 (or 503 when the user store fails)
-// itself and returns false when the request is not allowed.
-func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (caller, bool) {
+// (no CSRF token needed), the user of a valid session cookie (whose
+// request must carry the session's CSRF token when csrf is set: logout,
+// the one state change; get_token and subscribe change nothing and their
+// answers are protected by CORS, as in django-instant, whose client calls
+// get_token before it knows the token), or else an anonymous visitor when
+// the Config allows them. It answers 403 (or 503 when the user store
+// fails) itself and returns false when the request is not allowed.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, csrf bool) (caller, bool) {
 	c := caller{now: s.cfg.Now()}
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, token, _ := strings.Cut(h, " ")
@@ -320,7 +358,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (caller, b
 			w.WriteHeader(http.StatusForbidden)
 			return c, false
 		}
-		id, _, err := ParseIdentity(s.identity, strings.TrimSpace(token), c.now)
+		id, _, err := s.rules.Parse(s.identity, strings.TrimSpace(token), c.now)
 		if err != nil {
 			s.log.Debug("identity token refused", zap.Error(err))
 			w.WriteHeader(http.StatusForbidden)
@@ -336,7 +374,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) (caller, b
 		w.WriteHeader(status)
 		return c, false
 	case sess != nil:
-		if !csrfOK(r, *sess) {
+		if csrf && !csrfOK(r, *sess) {
 			w.WriteHeader(http.StatusForbidden)
 			return c, false
 		}

@@ -10,8 +10,8 @@ type Metrics struct {
 	// Tokens counts the tokens issued by kind: "connection" or
 	// "subscription".
 	Tokens *prometheus.CounterVec
-	// RateLimited counts logins refused with 429 by key: "address" or
-	// "username".
+	// RateLimited counts logins refused with 429 by the limit that
+	// refused them: "address", "address_username" or "username".
 	RateLimited *prometheus.CounterVec
 	// Revocations counts the server API calls of revocation by kind
 	// ("unsubscribe" or "disconnect") and result ("ok" or "error").
@@ -28,7 +28,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Tokens: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "tokens_issued_total", Help: "Centrifugo tokens issued, by kind (connection, subscription)."}, []string{"kind"}),
 		RateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
-			Name: "rate_limited_total", Help: "Logins refused by the rate limit, by key (address, username)."}, []string{"key"}),
+			Name: "rate_limited_total", Help: "Logins refused by the rate limit, by key (address, address_username, username)."}, []string{"key"}),
 		Revocations: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "revocations_total", Help: "Centrifugo server API calls that end access, by kind (unsubscribe, disconnect) and result (ok, error)."},
 			[]string{"kind", "result"}),
@@ -39,7 +39,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, k := range []string{"connection", "subscription"} {
 		m.Tokens.WithLabelValues(k)
 	}
-	for _, k := range []string{"address", "username"} {
+	for _, k := range []string{limitAddress, limitAddressUsername, limitUsername} {
 		m.RateLimited.WithLabelValues(k)
 	}
 	for _, k := range []string{"unsubscribe", "disconnect"} {

@@ -7,80 +7,177 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
-// sweepEvery is how often a limiter drops the buckets that are full again.
+// sweepEvery is how often the login limiter drops the buckets that are
+// full again.
 const sweepEvery = time.Minute
 
-// maxKeyLength bounds the length of a key kept by a limiter.
+// maxKeyLength bounds the length of a key kept by the login limiter.
 const maxKeyLength = 256
 
-// limiter is one token bucket per key (a client address or a user name),
-// forgotten once full again. It is safe for concurrent use; times come
-// from the caller, so that tests control the clock.
-type limiter struct {
-	limit Limit
+// Keys of a rate-limit refusal, the label of Metrics.RateLimited.
+const (
+	limitAddress         = "address"
+	limitAddressUsername = "address_username"
+	limitUsername        = "username"
+)
 
+// bucket is a token bucket: tokens at time at.
+type bucket struct {
+	tokens float64
+	at     time.Time
+}
+
+// buckets are the token buckets of one Limit, one per key; a key without
+// a bucket has a full one.
+type buckets struct {
+	limit Limit
+	m     map[string]*bucket
+}
+
+func newBuckets(l Limit) buckets { return buckets{limit: l, m: make(map[string]*bucket)} }
+
+// level returns the tokens of key at now.
+func (b buckets) level(key string, now time.Time) float64 {
+	if b.limit.off() {
+		return math.Inf(1)
+	}
+	k, ok := b.m[key]
+	if !ok {
+		return float64(b.limit.Burst)
+	}
+	refill := float64(now.Sub(k.at)) / float64(b.limit.Every)
+	return min(float64(b.limit.Burst), k.tokens+max(0, refill))
+}
+
+// full reports whether key has used nothing that has not come back.
+func (b buckets) full(key string, now time.Time) bool {
+	return b.level(key, now) >= float64(b.limit.Burst)
+}
+
+// add adds n (negative: takes) tokens to key at now, forgetting a bucket
+// full again.
+func (b buckets) add(key string, n float64, now time.Time) {
+	if b.limit.off() {
+		return
+	}
+	t := b.level(key, now) + n
+	if t >= float64(b.limit.Burst) {
+		delete(b.m, key)
+		return
+	}
+	b.m[key] = &bucket{tokens: t, at: now}
+}
+
+// wait returns how long until key has a token, or 0 when it has one.
+func (b buckets) wait(key string, now time.Time) time.Duration {
+	t := b.level(key, now)
+	if t >= 1 {
+		return 0
+	}
+	return time.Duration(math.Ceil((1 - t) * float64(b.limit.Every)))
+}
+
+// sweep forgets the buckets full again at now.
+func (b buckets) sweep(now time.Time) {
+	for k := range b.m {
+		if b.full(k, now) {
+			delete(b.m, k)
+		}
+	}
+}
+
+// loginLimiter decides which login attempts get their password checked.
+// It charges an attempt before the check, under one lock, so parallel
+// attempts cannot all pass a check made before any of them is counted;
+// a successful login gets its failure charges back (see admission). It is
+// safe for concurrent use; times come from the caller, so that tests
+// control the clock.
+//
+// The rule, with the Config's three limits:
+//   - per client address (AddressLimit), every attempt counts;
+//   - per client address and user name (AddressUsernameLimit), failed
+//     attempts count;
+//   - per user name (UsernameLimit), failed attempts from any address
+//     count, but an address that has no failure of its own for that
+//     name (its AddressUsernameLimit bucket is full) is let through
+//     even when the name's budget is spent: nobody can lock an account
+//     from elsewhere. The price: while a name is limited, each address
+//     may still try it once per AddressUsernameLimit.Every.
+type loginLimiter struct {
 	mu        sync.Mutex
-	buckets   map[string]*rate.Limiter
+	address   buckets
+	pair      buckets
+	name      buckets
 	lastSweep time.Time
 }
 
-func newLimiter(l Limit) *limiter {
-	return &limiter{limit: l, buckets: make(map[string]*rate.Limiter)}
+func newLoginLimiter(c Config) *loginLimiter {
+	return &loginLimiter{
+		address: newBuckets(c.AddressLimit),
+		pair:    newBuckets(c.AddressUsernameLimit),
+		name:    newBuckets(c.UsernameLimit),
+	}
 }
 
-func (l *limiter) bucket(key string, now time.Time) *rate.Limiter {
-	if len(key) > maxKeyLength {
-		key = key[:maxKeyLength]
-	}
+// admission is an attempt let through by loginLimiter.admit.
+type admission struct {
+	l        *loginLimiter
+	pair     string
+	name     string
+	tookName bool
+}
+
+// admit charges a login attempt of name from address at now and returns
+// its admission, or the key of the limit that refuses it ("" when
+// allowed) and how long until it would allow one.
+func (l *loginLimiter) admit(address, name string, now time.Time) (admission, string, time.Duration) {
+	address, name = truncate(address), truncate(name)
+	pair := address + "\x00" + name
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if now.Sub(l.lastSweep) >= sweepEvery {
 		l.lastSweep = now
-		for k, b := range l.buckets {
-			if b.TokensAt(now) >= float64(l.limit.Burst) {
-				delete(l.buckets, k)
-			}
-		}
+		l.address.sweep(now)
+		l.pair.sweep(now)
+		l.name.sweep(now)
 	}
-	b, ok := l.buckets[key]
-	if !ok {
-		b = rate.NewLimiter(rate.Every(l.limit.Every), l.limit.Burst)
-		l.buckets[key] = b
+	if d := l.address.wait(address, now); d > 0 {
+		return admission{}, limitAddress, d
 	}
-	return b
+	l.address.add(address, -1, now)
+	if d := l.pair.wait(pair, now); d > 0 {
+		return admission{}, limitAddressUsername, d
+	}
+	a := admission{l: l, pair: pair, name: name}
+	switch d := l.name.wait(name, now); {
+	case d == 0:
+		l.name.add(name, -1, now)
+		a.tookName = true
+	case l.pair.limit.off() || !l.pair.full(pair, now):
+		return admission{}, limitUsername, d
+	}
+	l.pair.add(pair, -1, now)
+	return a, "", 0
 }
 
-// take uses one attempt of key at now. It returns 0 when the attempt is
-// allowed, else how long to wait before the next one is.
-func (l *limiter) take(key string, now time.Time) time.Duration {
-	if l.limit.off() {
-		return 0
+// succeeded gives back the failure charges of an attempt whose password
+// was right.
+func (a admission) succeeded(now time.Time) {
+	a.l.mu.Lock()
+	defer a.l.mu.Unlock()
+	a.l.pair.add(a.pair, 1, now)
+	if a.tookName {
+		a.l.name.add(a.name, 1, now)
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	r := l.bucket(key, now).ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return d
-	}
-	return 0
 }
 
-// wait returns 0 when key has an attempt left at now, without using it,
-// else how long until it has one.
-func (l *limiter) wait(key string, now time.Time) time.Duration {
-	if l.limit.off() {
-		return 0
+func truncate(key string) string {
+	if len(key) > maxKeyLength {
+		return key[:maxKeyLength]
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	tokens := l.bucket(key, now).TokensAt(now)
-	if tokens >= 1 {
-		return 0
-	}
-	return time.Duration(math.Ceil((1 - tokens) * float64(l.limit.Every)))
+	return key
 }
 
 // retryAfter is the value of a Retry-After header for d: whole seconds,

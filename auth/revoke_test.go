@@ -112,6 +112,7 @@ func TestRunRevokes(t *testing.T) {
 	tok := signIdentity(t, jwt.SigningMethodHS256, identityKey, jwt.MapClaims{"sub": "ext", "groups": []string{"group1"}, "exp": time.Now().Add(time.Hour).Unix()})
 	r := httptest.NewRequest("POST", auth.PathGetToken, nil)
 	r.Header.Set("Authorization", "Bearer "+tok)
+	r.Header.Set("Content-Type", "application/json")
 	w := httptest.NewRecorder()
 	srv.Handler().ServeHTTP(w, r)
 	if w.Code != 200 {

@@ -21,8 +21,9 @@ const (
 	// site, which send it back in the X-CSRFToken header (as Django's
 	// csrftoken cookie). It is not HttpOnly and grants nothing alone.
 	CSRFCookie = "instant_csrftoken"
-	// CSRFHeader carries the CSRF token on every cookie-authenticated POST
-	// except login.
+	// CSRFHeader carries the CSRF token on a cookie-authenticated logout,
+	// the one request that changes something (login, get_token and
+	// subscribe need none; see Server.Handler for what protects them).
 	CSRFHeader = "X-CSRFToken"
 )
 

@@ -1,8 +1,11 @@
 package auth
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -47,7 +50,8 @@ func (s signer) sign(claims jwt.MapClaims) (string, error) {
 }
 
 // identityClaims are the claims of an identity JWT. Other registered
-// claims (iat, nbf, aud, iss, jti) are allowed; iat and nbf are checked.
+// claims (iat, nbf, aud, iss, jti) are allowed; iat and nbf are checked,
+// iss and aud when IdentityRules ask for them.
 type identityClaims struct {
 	Groups    []string `json:"groups"`
 	Staff     bool     `json:"staff"`
@@ -55,30 +59,87 @@ type identityClaims struct {
 	jwt.RegisteredClaims
 }
 
-// ParseIdentity verifies an identity JWT signed by an existing app with
-// key and returns the identity it asserts and when it expires. The token
-// must be HS256 (alg none, HS512, RS256 and every other method are
-// refused), correctly signed with key, carry exp in the future (at now),
-// a sub that is a valid user name (users.ValidUsername), and groups (a
-// list of strings), staff and superuser (booleans) when present; iat and
-// nbf, when present, must not be in the future. Every error wraps
-// ErrBadIdentity.
+// knownClaims are the claim names identityClaims reads.
+var knownClaims = []string{"sub", "exp", "iat", "nbf", "iss", "aud", "jti", "groups", "staff", "superuser"}
+
+// UnmarshalJSON refuses what encoding/json would let through: a date
+// (exp, iat, nbf) that is not a JSON number (a string holding digits
+// would be read as one), and a known claim spelt in another case ("EXP"
+// would be read as exp).
+func (c *identityClaims) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	for k, v := range raw {
+		for _, known := range knownClaims {
+			if k != known && strings.EqualFold(k, known) {
+				return fmt.Errorf("claim %q: want %q", k, known)
+			}
+		}
+		switch k {
+		case "exp", "iat", "nbf":
+			if v = bytes.TrimSpace(v); len(v) == 0 || (v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
+				return fmt.Errorf("claim %s: %s is not a number", k, v)
+			}
+		}
+	}
+	type plain identityClaims
+	return json.Unmarshal(b, (*plain)(c))
+}
+
+// IdentityRules are what an identity JWT must meet beyond a valid HS256
+// signature and well-typed claims (see ParseIdentity).
+type IdentityRules struct {
+	// MaxTTL is the longest lifetime accepted, from iat (or from now
+	// without one) to exp. Defaults to DefaultIdentityMaxTTL.
+	MaxTTL time.Duration
+	// Issuer, when set, must be the token's iss.
+	Issuer string
+	// Audience, when set, must be in the token's aud.
+	Audience string
+}
+
+// ParseIdentity is IdentityRules{}.Parse: the default lifetime, any iss
+// and aud.
 func ParseIdentity(key []byte, token string, now time.Time) (Identity, time.Time, error) {
+	return IdentityRules{}.Parse(key, token, now)
+}
+
+// Parse verifies an identity JWT signed by an existing app with key and
+// returns the identity it asserts and when it expires. The token must be
+// HS256 (alg none, HS512, RS256 and every other method are refused),
+// correctly signed with key, carry exp (a JSON number) in the future (at
+// now) and at most MaxTTL after its iat and after now, a sub that is a
+// valid user name (users.ValidUsername), and groups (a list of strings),
+// staff and superuser (booleans) when present; iat and nbf, when
+// present, must be numbers not in the future; iss and aud must match the
+// rules that name them. Every error wraps ErrBadIdentity.
+func (r IdentityRules) Parse(key []byte, token string, now time.Time) (Identity, time.Time, error) {
 	if len(key) == 0 {
 		return Identity{}, time.Time{}, fmt.Errorf("%w: no identity key configured", ErrBadIdentity)
 	}
 	if len(token) > maxIdentityToken {
 		return Identity{}, time.Time{}, fmt.Errorf("%w: longer than %d bytes", ErrBadIdentity, maxIdentityToken)
 	}
-	p := jwt.NewParser(
+	if r.MaxTTL <= 0 {
+		r.MaxTTL = DefaultIdentityMaxTTL
+	}
+	opts := []jwt.ParserOption{
 		jwt.WithValidMethods(hs256),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithStrictDecoding(),
 		jwt.WithTimeFunc(func() time.Time { return now }),
-	)
+	}
+	if r.Issuer != "" {
+		opts = append(opts, jwt.WithIssuer(r.Issuer))
+	}
+	if r.Audience != "" {
+		opts = append(opts, jwt.WithAudience(r.Audience))
+	}
 	var c identityClaims
-	_, err := p.ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
+	_, err := jwt.NewParser(opts...).ParseWithClaims(token, &c, func(t *jwt.Token) (any, error) {
 		if t.Method != jwt.SigningMethodHS256 {
 			return nil, fmt.Errorf("signing method %v", t.Header["alg"])
 		}
@@ -86,6 +147,10 @@ func ParseIdentity(key []byte, token string, now time.Time) (Identity, time.Time
 	})
 	if err != nil {
 		return Identity{}, time.Time{}, fmt.Errorf("%w: %w", ErrBadIdentity, err)
+	}
+	exp := c.ExpiresAt.Time
+	if exp.Sub(now) > r.MaxTTL || (c.IssuedAt != nil && exp.Sub(c.IssuedAt.Time) > r.MaxTTL) {
+		return Identity{}, time.Time{}, fmt.Errorf("%w: lives longer than %s", ErrBadIdentity, r.MaxTTL)
 	}
 	if err := users.ValidUsername(c.Subject); err != nil {
 		return Identity{}, time.Time{}, fmt.Errorf("%w: sub: %w", ErrBadIdentity, err)
@@ -95,5 +160,5 @@ func ParseIdentity(key []byte, token string, now time.Time) (Identity, time.Time
 		return Identity{}, time.Time{}, fmt.Errorf("%w: groups: %w", ErrBadIdentity, err)
 	}
 	id := Identity{Username: c.Subject, Groups: groups, Staff: c.Staff, Superuser: c.Superuser}
-	return id, c.ExpiresAt.Time, nil
+	return id, exp, nil
 }

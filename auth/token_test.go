@@ -4,8 +4,10 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -109,6 +111,13 @@ func TestParseIdentityRefuses(t *testing.T) {
 		{"expired", signIdentity(t, jwt.SigningMethodHS256, identityKey, with(valid, "exp", now.Add(-time.Second).Unix()))},
 		{"expires now", signIdentity(t, jwt.SigningMethodHS256, identityKey, with(valid, "exp", now.Unix()))},
 		{"exp a string", signIdentity(t, jwt.SigningMethodHS256, identityKey, with(valid, "exp", "tomorrow"))},
+		{"exp a string of digits", signIdentity(t, jwt.SigningMethodHS256, identityKey, with(valid, "exp", strconv.FormatInt(now.Add(time.Minute).Unix(), 10)))},
+		{"iat a string of digits", signIdentity(t, jwt.SigningMethodHS256, identityKey, with(valid, "iat", strconv.FormatInt(now.Unix(), 10)))},
+		{"exp null", signIdentity(t, jwt.SigningMethodHS256, identityKey, with(valid, "exp", json.RawMessage("null")))},
+		{"EXP in capitals beside exp", signIdentity(t, jwt.SigningMethodHS256, identityKey, with(valid, "EXP", now.Add(24*time.Hour).Unix()))},
+		{"Sub in another case", signIdentity(t, jwt.SigningMethodHS256, identityKey, with(with(valid, "sub", nil), "Sub", "root"))},
+		{"lives longer than the maximum", signIdentity(t, jwt.SigningMethodHS256, identityKey, with(valid, "exp", now.Add(auth.DefaultIdentityMaxTTL+time.Second).Unix()))},
+		{"iat too long before exp", signIdentity(t, jwt.SigningMethodHS256, identityKey, with(valid, "iat", now.Add(-time.Minute).Unix()))},
 		{"iat in the future", signIdentity(t, jwt.SigningMethodHS256, identityKey, with(valid, "iat", now.Add(time.Hour).Unix()))},
 		{"nbf in the future", signIdentity(t, jwt.SigningMethodHS256, identityKey, with(valid, "nbf", now.Add(time.Hour).Unix()))},
 		{"no sub", signIdentity(t, jwt.SigningMethodHS256, identityKey, with(valid, "sub", nil))},
@@ -132,6 +141,27 @@ func TestParseIdentityRefuses(t *testing.T) {
 	}
 	if _, _, err := auth.ParseIdentity(nil, good, now); !errors.Is(err, auth.ErrBadIdentity) {
 		t.Errorf("no key: got %v, want %v", err, auth.ErrBadIdentity)
+	}
+}
+
+// TestIdentityRules checks the configured lifetime, issuer and audience.
+func TestIdentityRules(t *testing.T) {
+	rules := auth.IdentityRules{MaxTTL: 5 * time.Minute, Issuer: "https://app.example", Audience: "instant"}
+	base := with(identityClaims("alice"), "exp", now.Add(5*time.Minute).Unix(), "iss", "https://app.example", "aud", []string{"other", "instant"})
+	if _, _, err := rules.Parse(identityKey, signIdentity(t, jwt.SigningMethodHS256, identityKey, base), now); err != nil {
+		t.Fatalf("valid token: %v", err)
+	}
+	for name, c := range map[string]jwt.MapClaims{
+		"too long":       with(base, "exp", now.Add(5*time.Minute+time.Second).Unix()),
+		"no iss":         with(base, "iss", nil),
+		"other iss":      with(base, "iss", "https://evil.example"),
+		"no aud":         with(base, "aud", nil),
+		"other aud":      with(base, "aud", "centrifugo"),
+		"iss of numbers": with(base, "iss", 1),
+	} {
+		if _, _, err := rules.Parse(identityKey, signIdentity(t, jwt.SigningMethodHS256, identityKey, c), now); !errors.Is(err, auth.ErrBadIdentity) {
+			t.Errorf("%s: got %v, want %v", name, err, auth.ErrBadIdentity)
+		}
 	}
 }
 

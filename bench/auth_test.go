@@ -112,6 +112,7 @@ func loadGetToken(b *testing.B, client *http.Client, base, csrf string, workers 
 			var mine []time.Duration
 			for time.Now().Before(stop) {
 				req, _ := http.NewRequest(http.MethodPost, base+"get_token/", strings.NewReader("{}"))
+				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("X-CSRFToken", csrf)
 				t0 := time.Now()
 				resp, err := client.Do(req)

@@ -327,9 +327,15 @@ func (s *Store) List(ctx context.Context) ([]User, error) {
 // error wrapping ErrBadCredentials otherwise, whether the user is unknown
 // or the password wrong. An unknown user costs one bcrypt comparison,
 // like a known one, so that the time taken does not tell whether a user
-// exists. Other errors (NATS unreachable, a malformed record wrapping
-// ErrBadEntry) do not hold the user name.
+// exists. A password longer than MaxPasswordLength is never right: bcrypt
+// reads only that many bytes, so it would otherwise pass for any
+// password it starts with. Other errors (NATS unreachable, a malformed
+// record wrapping ErrBadEntry) do not hold the user name.
 func (s *Store) Authenticate(ctx context.Context, username, password string) (User, error) {
+	if len(password) > MaxPasswordLength {
+		_ = bcrypt.CompareHashAndPassword(s.dummy, []byte(password[:MaxPasswordLength]))
+		return User{}, ErrBadCredentials
+	}
 	r, _, err := s.get(ctx, username)
 	if errors.Is(err, ErrNotFound) {
 		_ = bcrypt.CompareHashAndPassword(s.dummy, []byte(password))

@@ -207,6 +207,18 @@ func TestAuthenticate(t *testing.T) {
 			t.Errorf("Authenticate(%q, …): got %v, want %v", tt.user, err, users.ErrBadCredentials)
 		}
 	}
+	// bcrypt reads 72 bytes: a longer password must not pass for the
+	// 72-byte one it starts with.
+	long := strings.Repeat("p", users.MaxPasswordLength)
+	if err := s.Add(ctx, users.User{Username: "carol"}, long); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Authenticate(ctx, "carol", long); err != nil {
+		t.Errorf("72-byte password: %v", err)
+	}
+	if _, err := s.Authenticate(ctx, "carol", long+"anything"); !errors.Is(err, users.ErrBadCredentials) {
+		t.Errorf("72-byte password with a suffix: got %v, want %v", err, users.ErrBadCredentials)
+	}
 }
 
 // TestAuthenticateTiming checks that an unknown user costs a bcrypt

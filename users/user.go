@@ -88,7 +88,7 @@ func ValidPassword(password string) error {
 	case len(password) < MinPasswordLength:
 		return fmt.Errorf("%w: shorter than %d bytes", ErrBadPassword, MinPasswordLength)
 	case len(password) > MaxPasswordLength:
-		return fmt.Errorf("%w: longer than %d bytes", ErrBadPassword, MaxPasswordLength)
+		return fmt.Errorf("%w: longer than %d bytes, the most bcrypt reads", ErrBadPassword, MaxPasswordLength)
 	}
 	return nil
 }
