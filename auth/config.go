@@ -174,7 +174,7 @@ func (c *Config) Validate() error {
 	case len(c.IdentityKey) < MinKeyLength:
 		bad("IdentityKey", "%d bytes, want at least %d", len(c.IdentityKey), MinKeyLength)
 	case c.IdentityKey == c.HMACKey:
-		bad("IdentityKey", "equals HMACKey: a Centrifugo token would pass for an identity; use another key")
+		bad("IdentityKey", "equals HMACKey (CENTRIFUGO_HMAC_KEY): a Centrifugo token would pass for an identity; use another key")
 	}
 	if c.TokenTTL < time.Second {
 		bad("TokenTTL", "%s is less than a second", c.TokenTTL)

@@ -51,7 +51,7 @@ func BenchmarkGetToken(b *testing.B) {
 	cmd := exec.Command(stacktest.Binary(b, "instant"), "auth")
 	cmd.Env = append(os.Environ(), "NATS_URL="+s.natsURL, "CENTRIFUGO_HOST=http://127.0.0.1",
 		fmt.Sprintf("CENTRIFUGO_PORT=%d", s.cent.Port), "CENTRIFUGO_API_KEY="+s.cent.APIKey,
-		"CENTRIFUGO_HMAC_KEY="+s.cent.HMACKey, "INSTANT_AUTH_ADDR="+addr, "INSTANT_LOG_LEVEL=error")
+		"CENTRIFUGO_HMAC_KEY="+s.cent.HMACKey, "INSTANT_AUTH_ADDR="+addr, "INSTANT_AUTH_METRICS_ADDR=", "INSTANT_LOG_LEVEL=error")
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}

@@ -92,6 +92,7 @@ func TestNATSClusterPermissions(t *testing.T) {
 	startProcess(t, "instant auth", append([]string{
 		"NATS_URL=" + natsURL(natsAuth),
 		"INSTANT_AUTH_ADDR=" + authAddr,
+		"INSTANT_AUTH_METRICS_ADDR=",
 		"CENTRIFUGO_HMAC_KEY=" + c.HMACKey,
 	}, centrifugoEnv...), instantBin, "auth")
 	waitHTTP(t, "http://"+metricsAddr+"/readyz")

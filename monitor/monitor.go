@@ -29,6 +29,12 @@ const CheckTimeout = 2 * time.Second
 // one line per failing check.
 func Register(mux *http.ServeMux, gatherer prometheus.Gatherer, checks ...Check) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
+	RegisterHealth(mux, checks...)
+}
+
+// RegisterHealth adds /healthz and /readyz (see Register) without
+// /metrics: for a public port that load balancers probe.
+func RegisterHealth(mux *http.ServeMux, checks ...Check) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "ok")
 	})

@@ -20,8 +20,10 @@ import (
 )
 
 // serveAuth starts the auth HTTP module (with the browser client at
-// /instant/static/, its /metrics, /healthz and /readyz, and demo at "/"
-// unless nil) on INSTANT_AUTH_ADDR and its revocation loop in g.
+// /instant/static/, /healthz and /readyz, and demo at "/" unless nil) on
+// INSTANT_AUTH_ADDR, its /metrics, /healthz and /readyz on
+// INSTANT_AUTH_METRICS_ADDR (not on the public port) unless empty, and
+// its revocation loop in g.
 func serveAuth(ctx context.Context, g *errgroup.Group, s settings, static *registry.View, nc *natsConn, log *zap.Logger, demo http.Handler) error {
 	deps := auth.Deps{Log: log.Named("auth")}
 	relay := centrifugo.New(centrifugo.Config{URL: s.apiURL(), Key: s.APIKey})
@@ -67,11 +69,19 @@ func serveAuth(ctx context.Context, g *errgroup.Group, s settings, static *regis
 	if demo != nil {
 		mux.Handle("/", demo)
 	}
-	monitor.Register(mux, reg, natsCheck(nc.Conn),
-		monitor.Check{Name: "centrifugo", Func: relay.Ping},
-		monitor.Check{Name: "auth", Func: func(context.Context) error { return readyErr(srv.Ready()) }})
-	if err := serveHTTP(ctx, g, s.AuthAddr, "INSTANT_AUTH_ADDR", mux, log); err != nil {
+	checks := []monitor.Check{natsCheck(nc.Conn),
+		{Name: "centrifugo", Func: relay.Ping},
+		{Name: "auth", Func: func(context.Context) error { return readyErr(srv.Ready()) }}}
+	monitor.RegisterHealth(mux, checks...)
+	if err := serveHTTP(ctx, g, s.AuthAddr, "INSTANT_AUTH_ADDR", mux, log, s.HTTP); err != nil {
 		return err
+	}
+	if s.AuthMetricsAddr != "" {
+		metrics := http.NewServeMux()
+		monitor.Register(metrics, reg, checks...)
+		if err := serveHTTP(ctx, g, s.AuthMetricsAddr, "INSTANT_AUTH_METRICS_ADDR", metrics, log, s.HTTP); err != nil {
+			return err
+		}
 	}
 	g.Go(func() error { return srv.Run(ctx) })
 	return nil

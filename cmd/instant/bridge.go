@@ -45,7 +45,7 @@ func serveBridge(ctx context.Context, s settings, static *registry.View, nc *nat
 	if s.MetricsAddr != "" {
 		mux := http.NewServeMux()
 		monitor.Register(mux, reg, natsCheck(nc.Conn), monitor.Check{Name: "centrifugo", Func: relay.Ping})
-		if err := serveHTTP(ctx, g, s.MetricsAddr, "INSTANT_METRICS_ADDR", mux, log); err != nil {
+		if err := serveHTTP(ctx, g, s.MetricsAddr, "INSTANT_METRICS_ADDR", mux, log, s.HTTP); err != nil {
 			return err
 		}
 	}
@@ -144,14 +144,36 @@ func natsCheck(nc *nats.Conn) monitor.Check {
 	}}
 }
 
+// httpTimeouts bound the connections of an HTTP server (see
+// http.Server): a client cannot hold one open by sending slowly or by
+// sending nothing.
+type httpTimeouts struct {
+	ReadHeader time.Duration // the request's headers
+	Read       time.Duration // the whole request, body included
+	Write      time.Duration // the response
+	Idle       time.Duration // a kept-alive connection between requests
+}
+
+// defaultHTTPTimeouts are the timeouts of every server: requests are a
+// few KiB at most, answers are quick.
+var defaultHTTPTimeouts = httpTimeouts{ReadHeader: 5 * time.Second, Read: 10 * time.Second, Write: 30 * time.Second, Idle: time.Minute}
+
 // serveHTTP listens on addr now (so a busy port fails at start, naming
-// setting) and serves h until ctx ends.
-func serveHTTP(ctx context.Context, g *errgroup.Group, addr, setting string, h http.Handler, log *zap.Logger) error {
+// setting), then serves h in g with timeouts t until ctx ends. Every
+// response carries X-Content-Type-Options: nosniff.
+func serveHTTP(ctx context.Context, g *errgroup.Group, addr, setting string, h http.Handler, log *zap.Logger, t httpTimeouts) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return usagef("%s: cannot listen on %s: %v", setting, addr, err)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{
+		Handler:           noSniff(h),
+		ReadHeaderTimeout: t.ReadHeader,
+		ReadTimeout:       t.Read,
+		WriteTimeout:      t.Write,
+		IdleTimeout:       t.Idle,
+		ErrorLog:          zap.NewStdLog(log.Named("http")),
+	}
 	log.Info("serving HTTP", zap.String("addr", ln.Addr().String()), zap.String("setting", setting))
 	g.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -166,4 +188,12 @@ func serveHTTP(ctx context.Context, g *errgroup.Group, addr, setting string, h h
 		return srv.Shutdown(sctx)
 	})
 	return nil
+}
+
+// noSniff tells browsers not to guess the type of h's responses.
+func noSniff(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		h.ServeHTTP(w, r)
+	})
 }

@@ -233,6 +233,7 @@ func (s *settings) configureDev(in installation, ports devPorts) {
 	s.Auth.HMACKey = in.HMACKey
 	s.AuthAddr = fmt.Sprintf("127.0.0.1:%d", ports.Auth)
 	s.MetricsAddr = fmt.Sprintf("127.0.0.1:%d", ports.Metrics)
+	s.AuthMetricsAddr = "" // one metrics port: the bridge's
 }
 
 // ensureDemoUser creates the demo user with a random password on the

@@ -142,6 +142,8 @@ func newStack(t *testing.T) *stack {
 		"CENTRIFUGO_PORT":      fmt.Sprint(cent.Port),
 		"CENTRIFUGO_API_KEY":   cent.APIKey,
 		"INSTANT_METRICS_ADDR": "127.0.0.1:0",
+		// Auth's metrics port; tests that look at it set a free one.
+		"INSTANT_AUTH_METRICS_ADDR": "",
 	}}
 	for _, args := range [][]string{
 		{"channels", "add", "public", "--level", "public"},

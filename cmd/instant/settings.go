@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -30,8 +31,13 @@ type settings struct {
 	ChannelsFile   string
 	RequestTimeout time.Duration
 	AuthAddr       string
-	Bridge         bridge.Config
-	Auth           auth.Config
+	// AuthMetricsAddr serves auth's /metrics, /healthz and /readyz apart
+	// from its public port; "" disables.
+	AuthMetricsAddr string
+	// HTTP bounds the connections of every HTTP server.
+	HTTP   httpTimeouts
+	Bridge bridge.Config
+	Auth   auth.Config
 }
 
 // apiURL is the Centrifugo HTTP API endpoint.
@@ -58,16 +64,21 @@ func loadSettings(lookup func(string) (string, bool)) (settings, error) {
 			Encoding:        instant.PayloadEncoding(r.oneOf("INSTANT_PAYLOAD_ENCODING", "object", "object", "string")),
 			ShutdownTimeout: r.duration("INSTANT_SHUTDOWN_TIMEOUT", 10*time.Second),
 		},
-		RequestTimeout: 10 * time.Second,
-		AuthAddr:       r.str("INSTANT_AUTH_ADDR", ":8001"),
+		RequestTimeout:  10 * time.Second,
+		AuthAddr:        r.str("INSTANT_AUTH_ADDR", ":8001"),
+		AuthMetricsAddr: r.strAllowEmpty("INSTANT_AUTH_METRICS_ADDR", ":8003"),
+		HTTP:            defaultHTTPTimeouts,
 		Auth: auth.Config{
-			HMACKey:        r.str("CENTRIFUGO_HMAC_KEY", ""),
-			TokenTTL:       r.duration("INSTANT_TOKEN_TTL", auth.DefaultTokenTTL),
-			AllowedOrigins: splitList(r.str("INSTANT_ALLOWED_ORIGINS", "")),
-			IdentityKey:    r.str("INSTANT_IDENTITY_KEY", ""),
-			Anonymous:      r.oneOf("INSTANT_ANONYMOUS", "false", "true", "false") == "true",
-			SecureCookies:  r.oneOf("INSTANT_SECURE_COOKIES", "false", "true", "false") == "true",
-			ClientIPHeader: r.str("INSTANT_CLIENT_IP_HEADER", ""),
+			HMACKey:          r.str("CENTRIFUGO_HMAC_KEY", ""),
+			TokenTTL:         r.duration("INSTANT_TOKEN_TTL", auth.DefaultTokenTTL),
+			AllowedOrigins:   splitList(r.str("INSTANT_ALLOWED_ORIGINS", "")),
+			IdentityKey:      r.str("INSTANT_IDENTITY_KEY", ""),
+			IdentityMaxTTL:   r.duration("INSTANT_IDENTITY_MAX_TTL", auth.DefaultIdentityMaxTTL),
+			IdentityIssuer:   r.str("INSTANT_IDENTITY_ISSUER", ""),
+			IdentityAudience: r.str("INSTANT_IDENTITY_AUDIENCE", ""),
+			Anonymous:        r.oneOf("INSTANT_ANONYMOUS", "false", "true", "false") == "true",
+			SecureCookies:    r.oneOf("INSTANT_SECURE_COOKIES", "false", "true", "false") == "true",
+			ClientIPHeader:   r.str("INSTANT_CLIENT_IP_HEADER", ""),
 		},
 	}
 	host := r.str("CENTRIFUGO_HOST", "http://localhost")
@@ -103,15 +114,39 @@ func (s settings) requireAPIKey() error {
 	return nil
 }
 
-// requireAuth fails unless the auth settings are complete and valid.
+// authSettings are the variables of the auth.Config fields they set.
+var authSettings = map[string]string{
+	"HMACKey":        "CENTRIFUGO_HMAC_KEY",
+	"TokenTTL":       "INSTANT_TOKEN_TTL",
+	"AllowedOrigins": "INSTANT_ALLOWED_ORIGINS",
+	"IdentityKey":    "INSTANT_IDENTITY_KEY",
+	"IdentityMaxTTL": "INSTANT_IDENTITY_MAX_TTL",
+	"ClientIPHeader": "INSTANT_CLIENT_IP_HEADER",
+}
+
+// requireAuth fails unless the auth settings are complete and valid,
+// naming the variable of each invalid one.
 func (s *settings) requireAuth() error {
 	if s.Auth.HMACKey == "" {
 		return usagef("CENTRIFUGO_HMAC_KEY is required: set it to Centrifugo's client.token.hmac_secret_key")
 	}
-	if err := s.Auth.Validate(); err != nil {
-		return usagef("auth settings (CENTRIFUGO_HMAC_KEY, INSTANT_TOKEN_TTL, INSTANT_ALLOWED_ORIGINS, INSTANT_IDENTITY_KEY): %v", err)
+	err := s.Auth.Validate()
+	if err == nil {
+		return nil
 	}
-	return nil
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	msgs := make([]string, 0, len(errs))
+	for _, e := range errs {
+		if fe, ok := errors.AsType[*auth.FieldError](e); ok && authSettings[fe.Field] != "" {
+			msgs = append(msgs, authSettings[fe.Field]+": "+fe.Err.Error())
+			continue
+		}
+		msgs = append(msgs, e.Error())
+	}
+	return usagef("%s", strings.Join(msgs, "; "))
 }
 
 // envReader reads typed values and keeps the first error.
