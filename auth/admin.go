@@ -6,9 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
-	"net/url"
 	"slices"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -157,7 +155,7 @@ func (s *Server) adminRead(need role, h adminHandler) http.Handler {
 		case s.origins[origin]:
 			hd.Set("Access-Control-Allow-Origin", origin)
 			hd.Set("Access-Control-Allow-Credentials", "true")
-		case !originOf(origin, r):
+		case !sameOrigin(origin, r):
 			w.WriteHeader(http.StatusForbidden)
 			return
 		}
@@ -179,18 +177,11 @@ func (s *Server) adminChange(h adminHandler) http.HandlerFunc {
 	}
 }
 
-// originOf reports whether origin, an Origin header, names the server r
-// was sent to (its host is r's Host).
-func originOf(origin string, r *http.Request) bool {
-	u, err := url.Parse(origin)
-	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && strings.EqualFold(u.Host, r.Host)
-}
-
 // adminCaller authenticates r (see authenticate) and checks that the
 // caller has need; it answers 403 with an empty body itself otherwise.
 func (s *Server) adminCaller(w http.ResponseWriter, r *http.Request, need role, change bool) (caller, bool) {
 	_ = change // with a session cookie every admin request carries the CSRF token
-	c, ok := s.authenticate(w, r)
+	c, ok := s.authenticate(w, r, true)
 	if !ok {
 		return c, false
 	}
