@@ -84,11 +84,11 @@ func (c *Client) Publish(ctx context.Context, pubs []Publish) ([]Result, error) 
 	}
 	results := make([]Result, len(pubs))
 	for lo := 0; lo < len(pubs); {
-		buf := getBuffer()
+		buf := bodyPool.get()
 		body, hi, n := c.appendCommands((*buf)[:0], pubs, lo, results)
 		*buf = body
 		if n == 0 { // nothing sendable in pubs[lo:hi]
-			putBuffer(buf)
+			bodyPool.put(buf)
 			lo = hi
 			continue
 		}
@@ -248,18 +248,24 @@ func appendString(dst []byte, s string) ([]byte, bool) {
 	return append(append(dst, s[start:]...), '"'), true
 }
 
-// bufferPool holds request bodies and reply buffers.
-var bufferPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+// Pools of buffers: request bodies and replies, apart, since their sizes
+// differ.
+var (
+	bodyPool  = bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}}
+	replyPool = bufferPool{pool: sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}}
+)
 
 // maxPooled is the largest buffer kept for reuse.
 const maxPooled = 8 << 20
 
-func getBuffer() *[]byte { return bufferPool.Get().(*[]byte) }
+type bufferPool struct{ pool sync.Pool }
 
-func putBuffer(b *[]byte) {
+func (p *bufferPool) get() *[]byte { return p.pool.Get().(*[]byte) }
+
+func (p *bufferPool) put(b *[]byte) {
 	if cap(*b) <= maxPooled {
 		*b = (*b)[:0]
-		bufferPool.Put(b)
+		p.pool.Put(b)
 	}
 }
 
@@ -279,7 +285,7 @@ func (r *requestBody) Close() error {
 
 func (r *requestBody) release() {
 	if r.done.Add(1) == 2 {
-		putBuffer(r.buf)
+		bodyPool.put(r.buf)
 	}
 }
 
@@ -307,8 +313,8 @@ func (c *Client) sendBatch(ctx context.Context, buf *[]byte, results []Result) e
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 		return &StatusError{Status: resp.StatusCode, Body: c.redact(b)}
 	}
-	rb := getBuffer()
-	defer putBuffer(rb)
+	rb := replyPool.get()
+	defer replyPool.put(rb)
 	if *rb, err = readAll(*rb, resp.Body, resp.ContentLength); err != nil {
 		return c.requestError(err)
 	}

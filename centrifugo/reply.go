@@ -14,12 +14,13 @@ import (
 // {"replies":[{"publish":{"offset":N,"epoch":"…"}} or {"error":{"code":N,
 // "message":"…"}}, …]}, one reply per command in order, into the entries
 // of results whose Err is nil (the others sent no command). Unknown keys
-// are skipped. It allocates only the epoch when it changes from one reply
-// to the next, and errors.
+// are skipped. It allocates only errors and each distinct epoch (one per
+// channel) once, for the first maxEpochs of them.
 func decodeReplies(data []byte, results []Result) error {
 	d := decoder{data: data}
 	next := 0 // index in results of the next reply
-	var epoch string
+	var epochArr [maxEpochs]string
+	epochs := epochArr[:0] // distinct epochs seen, to share their strings
 	err := d.object(func(key []byte) error {
 		if string(key) != "replies" {
 			return d.skip()
@@ -44,10 +45,7 @@ func decodeReplies(data []byte, results []Result) error {
 						case "epoch":
 							var s []byte
 							if s, err = d.str(); err == nil {
-								if string(s) != epoch {
-									epoch = string(s)
-								}
-								r.Epoch = epoch
+								r.Epoch, epochs = intern(epochs, s)
 							}
 						default:
 							err = d.skip()
@@ -90,6 +88,24 @@ func decodeReplies(data []byte, results []Result) error {
 		return fmt.Errorf("%w: %w", gocent.ErrMalformedResponse, err)
 	}
 	return nil
+}
+
+// maxEpochs is how many distinct epochs decodeReplies shares.
+const maxEpochs = 16
+
+// intern returns s as a string, the one in seen if there is one, and seen
+// with it added while there is room.
+func intern(seen []string, s []byte) (string, []string) {
+	for _, e := range seen {
+		if e == string(s) {
+			return e, seen
+		}
+	}
+	e := string(s)
+	if len(seen) < cap(seen) {
+		seen = append(seen, e)
+	}
+	return e, seen
 }
 
 // decoder reads the JSON of a batch reply. It checks what it reads and
