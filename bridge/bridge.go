@@ -54,6 +54,7 @@ type Bridge struct {
 	rejectLog *zap.Logger
 	metrics   *Metrics
 	queue     *queue
+	now       func() time.Time // the clock of lease fences
 }
 
 // New returns a bridge that uses nc, which the caller owns and closes after
@@ -75,6 +76,7 @@ func New(nc *nats.Conn, reg Registry, relay Relay, cfg Config, log *zap.Logger, 
 		rejectLog: rateLimited(log),
 		metrics:   m,
 		queue:     newQueue(2 * cfg.BatchSize),
+		now:       time.Now,
 	}
 	if cfg.Mode == ModeJetStream {
 		js, err := jetstream.New(nc)

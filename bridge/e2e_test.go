@@ -336,7 +336,9 @@ func TestCentrifugoDownNothingLost(t *testing.T) {
 }
 
 // TestTwoWorkers runs two bridges side by side: every envelope is relayed
-// once and both share the load.
+// once. In core mode both share the load; in JetStream mode one channel's
+// envelopes are relayed by one worker at a time, in order (the spread over
+// workers is tested with several channels in cmd/instant).
 func TestTwoWorkers(t *testing.T) {
 	const n = 2000
 	for _, mode := range modes {
@@ -361,8 +363,14 @@ func TestTwoWorkers(t *testing.T) {
 				seen[p.Data] = true
 			}
 			sub.Quiet(t, 300*time.Millisecond)
-			if a, b := w1.relayed(), w2.relayed(); a == 0 || b == 0 || a+b != n {
-				t.Errorf("workers relayed %d and %d, want both > 0 and %d in all", a, b, n)
+			a, b := w1.relayed(), w2.relayed()
+			// A partition handed over mid-burst is resent from its last ack;
+			// Centrifugo drops the repeats by idempotency key.
+			if a+b < n || mode == bridge.ModeCore && (a+b != n || a == 0 || b == 0) {
+				t.Errorf("workers relayed %d and %d, want %d in all (core mode: exactly, both > 0)", a, b, n)
+			}
+			if mode == bridge.ModeJetStream {
+				stacktest.AssertSequence(t, sub.History(t, "public"), n)
 			}
 		})
 	}

@@ -1,12 +1,8 @@
 package bridge
 
 import (
-	"cmp"
 	"context"
-	"errors"
 	"fmt"
-	"slices"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -15,7 +11,6 @@ import (
 	"github.com/nats-io/nuid"
 	"go.uber.org/zap"
 
-	"github.com/instanthq/instant"
 	"github.com/instanthq/instant/centrifugo"
 )
 
@@ -28,12 +23,9 @@ type item struct {
 	pub      centrifugo.Publish
 	received time.Time
 	msg      jetstream.Msg      // set in JetStream mode: ack, nak, in progress
+	batched  bool               // acked with its partition's batch (AckAll), not on its own
 	respond  func([]byte) error // set when the sender waits for the outcome
 }
-
-// fetchWait bounds one JetStream pull request; shutdown waits for the
-// open one to end.
-const fetchWait = 2 * time.Second
 
 // startIntake subscribes to the publish and request subjects until ctx
 // ends; handlers of core messages and requests may wait for room in the
@@ -42,7 +34,7 @@ const fetchWait = 2 * time.Second
 func (b *Bridge) startIntake(ctx, flushCtx context.Context) (stop func(context.Context), err error) {
 	var stopPublish func(context.Context)
 	if b.cfg.Mode == ModeJetStream {
-		stopPublish, err = b.startJetStream(ctx)
+		stopPublish, err = b.startJetStream(ctx, flushCtx)
 	} else {
 		stopPublish, err = b.startCore(flushCtx)
 	}
@@ -60,175 +52,6 @@ func (b *Bridge) startIntake(ctx, flushCtx context.Context) (stop func(context.C
 		}
 		stopPublish(ctx)
 	}, nil
-}
-
-// startJetStream makes sure the streams and the durable consumer exist,
-// then pulls from the consumer until ctx ends.
-func (b *Bridge) startJetStream(ctx context.Context) (func(context.Context), error) {
-	cons, err := b.ensureJetStream(ctx)
-	if err != nil {
-		return nil, err
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		b.pull(ctx, cons, b.awaitOrphans(ctx, cons))
-	}()
-	return func(waitCtx context.Context) {
-		select {
-		case <-done:
-		case <-waitCtx.Done():
-		}
-	}, nil
-}
-
-func (b *Bridge) ensureJetStream(ctx context.Context) (jetstream.Consumer, error) {
-	stream, err := ensureStream(ctx, b.js, jetstream.StreamConfig{
-		Name:        b.cfg.Stream,
-		Description: "instant: publish envelopes waiting for the bridge",
-		Subjects:    []string{b.cfg.Subject, b.cfg.Subject + ".>"},
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.WorkQueuePolicy,
-	})
-	if err != nil {
-		return nil, err
-	}
-	if _, err := ensureStream(ctx, b.js, jetstream.StreamConfig{
-		Name:        b.cfg.DeadStream,
-		Description: "instant: rejected envelopes, with the reason in their headers",
-		Subjects:    []string{b.cfg.DeadSubject},
-		Storage:     jetstream.FileStorage,
-		MaxAge:      7 * 24 * time.Hour,
-		MaxBytes:    1 << 30,
-	}); err != nil {
-		return nil, err
-	}
-	cons, err := stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:       b.cfg.Group,
-		Description:   "instant bridge workers",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       b.cfg.AckWait,
-		MaxAckPending: 64 * b.cfg.BatchSize,
-	})
-	if errors.Is(err, jetstream.ErrConsumerExists) {
-		cons, err = stream.Consumer(ctx, b.cfg.Group)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("bridge: consumer %s on stream %s: %w", b.cfg.Group, b.cfg.Stream, err)
-	}
-	return cons, nil
-}
-
-// ensureStream creates the stream unless it exists; an existing stream
-// keeps the operator's settings.
-func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
-	s, err := js.Stream(ctx, cfg.Name)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		s, err = js.CreateStream(ctx, cfg)
-		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-			s, err = js.Stream(ctx, cfg.Name)
-		}
-	}
-	if err != nil {
-		return nil, fmt.Errorf("bridge: stream %s: %w", cfg.Name, err)
-	}
-	return s, nil
-}
-
-// awaitOrphans keeps per-channel order across a crash: when the consumer
-// has messages that a worker which died still held (acks pending, no other
-// worker pulling), it waits one ack wait and a margin so that JetStream
-// redelivers them before any newer message.
-// It reports whether it waited.
-func (b *Bridge) awaitOrphans(ctx context.Context, cons jetstream.Consumer) bool {
-	info, err := cons.Info(ctx)
-	if err != nil || info.NumAckPending == 0 || info.NumWaiting > 0 {
-		return false
-	}
-	// The server notices expired acks on its own timer: leave it a margin.
-	wait := info.Config.AckWait + max(time.Second, info.Config.AckWait/4)
-	b.log.Info("waiting for the messages of a stopped worker to be redelivered first",
-		zap.Int("pending", info.NumAckPending), zap.Duration("wait", wait))
-	return sleep(ctx, wait)
-}
-
-// pull fetches as many messages as the queue has room for, so that every
-// message the worker holds is one it can mark in progress. With sortFirst
-// the first batch is relayed in stream order: the redeliveries of a crashed
-// worker come back in the order their acks expired.
-func (b *Bridge) pull(ctx context.Context, cons jetstream.Consumer, sortFirst bool) {
-	failures := 0
-	for {
-		room := b.queue.waitRoom(ctx)
-		if room == 0 {
-			return
-		}
-		err := b.fetch(ctx, cons, room, sortFirst)
-		sortFirst = false
-		if err == nil || errors.Is(err, nats.ErrTimeout) || ctx.Err() != nil {
-			failures = 0
-			continue
-		}
-		failures++
-		b.log.Warn("pulling from JetStream", zap.Error(err))
-		if !sleep(ctx, backoff(failures, b.cfg.RetryMin, b.cfg.RetryMax)) {
-			return
-		}
-	}
-}
-
-// fetch runs one pull request for up to n messages. It is not cut short
-// when ctx ends: what arrives then is handed straight back (nak), so that
-// it is redelivered at once, ahead of newer messages.
-// With sorted it collects the whole batch and handles it in stream order.
-func (b *Bridge) fetch(ctx context.Context, cons jetstream.Consumer, n int, sorted bool) error {
-	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(fetchWait))
-	if err != nil {
-		return err
-	}
-	if !sorted {
-		for m := range batch.Messages() {
-			b.handleJetStream(ctx, m)
-		}
-		return batch.Error()
-	}
-	var msgs []jetstream.Msg
-	for m := range batch.Messages() {
-		msgs = append(msgs, m)
-	}
-	slices.SortStableFunc(msgs, func(x, y jetstream.Msg) int { return cmp.Compare(streamSeq(x), streamSeq(y)) })
-	for _, m := range msgs {
-		b.handleJetStream(ctx, m)
-	}
-	return batch.Error()
-}
-
-// streamSeq is m's stream sequence, 0 when its metadata is unreadable.
-func streamSeq(m jetstream.Msg) uint64 {
-	meta, err := m.Metadata()
-	if err != nil {
-		return 0
-	}
-	return meta.Sequence.Stream
-}
-
-func (b *Bridge) handleJetStream(ctx context.Context, m jetstream.Msg) {
-	if ctx.Err() != nil {
-		_ = m.Nak() // shutting down: let another worker have it now
-		return
-	}
-	it := &item{subject: m.Subject(), header: m.Headers(), body: m.Data(), received: time.Now(), msg: m}
-	meta, err := m.Metadata()
-	if err != nil {
-		b.reject(ctx, it, fmt.Errorf("%w: %v", instant.ErrBadEnvelope, err))
-		return
-	}
-	it.id = strconv.FormatUint(meta.Sequence.Stream, 10)
-	if meta.NumDelivered > uint64(b.cfg.MaxDeliver) {
-		b.reject(ctx, it, fmt.Errorf("%w: delivered %d times", instant.ErrRedeliveryLimit, meta.NumDelivered))
-		return
-	}
-	b.admit(ctx, it, b.cfg.Subject)
 }
 
 // startCore subscribes to the publish subjects with a queue group.

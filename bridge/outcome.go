@@ -17,7 +17,7 @@ import (
 func (b *Bridge) relayed(it *item, r centrifugo.Result) {
 	b.metrics.Relayed.Inc()
 	b.metrics.Latency.Observe(time.Since(it.received).Seconds())
-	if it.msg != nil {
+	if it.msg != nil && !it.batched {
 		if err := it.msg.Ack(); err != nil {
 			b.log.Warn("ack", zap.String("id", it.id), zap.Error(err))
 		}
@@ -27,8 +27,9 @@ func (b *Bridge) relayed(it *item, r centrifugo.Result) {
 
 // reject dead-letters it with the reason err, then acks it and answers the
 // request. If the dead letter cannot be stored, a JetStream message is
-// handed back for a later retry instead of being acked.
-func (b *Bridge) reject(ctx context.Context, it *item, err error) {
+// handed back for a later retry instead of being acked, and reject
+// returns false (a batched one is left to its partition's runner).
+func (b *Bridge) reject(ctx context.Context, it *item, err error) bool {
 	code := instant.CodeOf(err)
 	b.metrics.Rejected.WithLabelValues(string(code)).Inc()
 	b.rejectLog.Warn("envelope rejected", zap.String("code", string(code)),
@@ -36,16 +37,19 @@ func (b *Bridge) reject(ctx context.Context, it *item, err error) {
 	if dlErr := b.deadLetter(ctx, it, code, err.Error()); dlErr != nil {
 		b.log.Error("storing a dead letter failed", zap.String("subject", b.cfg.DeadSubject), zap.Error(dlErr))
 		if it.msg != nil {
-			b.release(it, b.cfg.RetryMax)
-			return
+			if !it.batched {
+				b.release(it, b.cfg.RetryMax)
+			}
+			return false
 		}
 	}
-	if it.msg != nil {
+	if it.msg != nil && !it.batched {
 		if err := it.msg.Ack(); err != nil {
 			b.log.Warn("ack", zap.String("id", it.id), zap.Error(err))
 		}
 	}
 	b.reply(it, instant.Reply{Error: &instant.ReplyError{Code: code, Message: err.Error()}})
+	return true
 }
 
 // release hands a message the bridge could not relay back to JetStream,

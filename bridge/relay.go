@@ -28,16 +28,26 @@ func (b *Bridge) relayLoop(ctx context.Context) {
 			b.releaseAll(batch)
 			continue
 		}
-		b.metrics.BatchSize.Observe(float64(len(batch)))
-		b.metrics.InFlight.Set(float64(len(batch)))
-		pubs = b.send(ctx, batch, pubs)
-		b.metrics.InFlight.Set(0)
+		pubs, _ = b.send(ctx, batch, pubs, nil)
 	}
 }
 
 // send relays batch until every item is settled, retrying transient
-// failures with backoff. pubs is a reusable buffer; send returns it.
-func (b *Bridge) send(ctx context.Context, batch []*item, pubs []centrifugo.Publish) []centrifugo.Publish {
+// failures with backoff; the envelopes after one that failed are sent
+// again with it, so a channel's order holds (Centrifugo drops the repeats
+// by their idempotency key). pubs is a reusable buffer; send returns it.
+//
+// With a lease, each request starts only while the lease covers it and
+// must end before the lease does; send returns false, leaving the rest
+// of batch unsettled, when the lease no longer allows a request or ctx
+// ends. Without one, what ctx ends on is released.
+func (b *Bridge) send(ctx context.Context, batch []*item, pubs []centrifugo.Publish, l *lease) ([]centrifugo.Publish, bool) {
+	if len(batch) == 0 {
+		return pubs, true
+	}
+	b.metrics.BatchSize.Observe(float64(len(batch)))
+	b.metrics.InFlight.Add(float64(len(batch)))
+	defer b.metrics.InFlight.Sub(float64(len(batch)))
 	lastTouch := time.Now()
 	for attempt := 0; len(batch) > 0; attempt++ {
 		if attempt > 0 {
@@ -47,22 +57,34 @@ func (b *Bridge) send(ctx context.Context, batch []*item, pubs []centrifugo.Publ
 				lastTouch = time.Now()
 			}
 			if !sleep(ctx, backoff(attempt, b.cfg.RetryMin, b.cfg.RetryMax)) {
+				if l != nil {
+					return pubs, false
+				}
 				b.releaseAll(batch)
-				return pubs
+				return pubs, true
 			}
+		}
+		reqCtx, cancel := ctx, context.CancelFunc(func() {})
+		if l != nil {
+			deadline, ok := l.fence(b.now())
+			if !ok {
+				return pubs, false
+			}
+			reqCtx, cancel = context.WithDeadline(ctx, deadline)
 		}
 		pubs = pubs[:0]
 		for _, it := range batch {
 			pubs = append(pubs, it.pub)
 		}
-		results, err := b.relay.Publish(ctx, pubs)
+		results, err := b.relay.Publish(reqCtx, pubs)
+		cancel()
 		if err != nil {
 			batch = b.failed(ctx, batch, err)
 			continue
 		}
 		batch = b.settle(ctx, batch, results)
 	}
-	return pubs
+	return pubs, true
 }
 
 // failed handles an error of a whole request and returns what to retry.
@@ -83,24 +105,22 @@ func (b *Bridge) failed(ctx context.Context, batch []*item, err error) []*item {
 	return nil
 }
 
-// settle applies per-publication results and returns the items to retry.
+// settle applies per-publication results and returns the items to retry:
+// from the first one that failed transiently on.
 func (b *Bridge) settle(ctx context.Context, batch []*item, results []centrifugo.Result) []*item {
-	var retry []*item
-	var retryErr error
 	for i, it := range batch {
 		switch err := results[i].Err; {
 		case err == nil:
 			b.relayed(it, results[i])
 		case centrifugo.Temporary(err):
-			retry, retryErr = append(retry, it), err
+			b.log.Warn("Centrifugo failed a publication; retrying it and the ones after it",
+				zap.Int("count", len(batch)-i), zap.Error(err))
+			return batch[i:]
 		default:
 			b.reject(ctx, it, fmt.Errorf("%w: %v", instant.ErrCentrifugoRejected, err))
 		}
 	}
-	if len(retry) > 0 {
-		b.log.Warn("Centrifugo failed some publications; retrying", zap.Int("count", len(retry)), zap.Error(retryErr))
-	}
-	return retry
+	return nil
 }
 
 // touch tells JetStream that the held messages (batch and queue) are still

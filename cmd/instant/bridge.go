@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -196,4 +199,55 @@ func noSniff(h http.Handler) http.Handler {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		h.ServeHTTP(w, r)
 	})
+}
+
+// runBridgeStatus is `instant bridge status [--json]`: the live workers
+// and which of them relays each partition, from the lease bucket.
+func runBridgeStatus(ctx context.Context, args []string, env *Env) error {
+	fs := newFlags("bridge status")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := wantArgs("bridge status", pos, 0, 0); err != nil {
+		return err
+	}
+	s, err := loadSettings(env.LookupEnv)
+	if err != nil {
+		return err
+	}
+	nc, err := connectNATS(s.NATSURL, "bridge", newLogger(env))
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc.Conn)
+	if err != nil {
+		return err
+	}
+	st, err := bridge.ReadStatus(ctx, js, s.Bridge)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	w := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "stream %s: %d partitions by channel, and one for the bare subject\n\n", st.Stream, st.Partitions)
+	fmt.Fprintln(w, "WORKER\tHOST\tPID\tSTARTED\tPARTITIONS")
+	for _, wk := range st.Workers {
+		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\n", wk.ID, wk.Host, wk.PID, wk.Started.Format(time.RFC3339), strings.Join(wk.Partitions, ","))
+	}
+	fmt.Fprintln(w, "\nPARTITION\tWORKER\tPENDING")
+	for _, p := range st.Assignment {
+		owner := p.Owner
+		if owner == "" {
+			owner = "-"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%d\n", p.Partition, owner, p.Pending)
+	}
+	return w.Flush()
 }

@@ -64,6 +64,7 @@ Usage:
   instant dev [--data DIR] [--nats-port N] [--centrifugo-port N] [--auth-port N] [--metrics-port N] [--centrifugo PATH]
                                        the whole stack on this machine
   instant bridge                       relay envelopes from NATS to Centrifugo
+  instant bridge status [--json]       the live bridge workers and the partitions each relays
   instant auth                         the login and token HTTP module
   instant serve                        bridge and auth in one process
   instant users add NAME [--groups g1,g2] [--staff] [--superuser] [--password-stdin]
@@ -160,6 +161,9 @@ func dispatch(ctx context.Context, args []string, env *Env) error {
 	}
 	switch cmd {
 	case "bridge":
+		if len(rest) > 0 && rest[0] == "status" {
+			return runBridgeStatus(ctx, rest[1:], env)
+		}
 		return runService(ctx, cmd, rest, env, true, false)
 	case "auth":
 		return runService(ctx, cmd, rest, env, false, true)

@@ -63,6 +63,8 @@ func loadSettings(lookup func(string) (string, bool)) (settings, error) {
 			BatchSize:       r.positive("INSTANT_BATCH_SIZE", bridge.DefaultBatchSize),
 			Encoding:        instant.PayloadEncoding(r.oneOf("INSTANT_PAYLOAD_ENCODING", "object", "object", "string")),
 			ShutdownTimeout: r.duration("INSTANT_SHUTDOWN_TIMEOUT", 10*time.Second),
+			Partitions:      r.positive("INSTANT_PARTITIONS", bridge.DefaultPartitions),
+			LeaseTTL:        r.duration("INSTANT_LEASE_TTL", bridge.DefaultLeaseTTL),
 		},
 		RequestTimeout:  10 * time.Second,
 		AuthAddr:        r.str("INSTANT_AUTH_ADDR", ":8001"),
