@@ -335,6 +335,8 @@ func eval[T any](p *page, expr string, opts ...chromedp.EvaluateOption) T {
 // login logs in through the form.
 func (p *page) login(username string) {
 	p.t.Helper()
+	// The last user's name stays in the form after a logout.
+	eval[bool](p, `document.getElementById("username").value = ""; true`)
 	p.do("log in as "+username,
 		chromedp.SendKeys(chromedp.ID("username"), username),
 		chromedp.SendKeys(chromedp.ID("password"), password),
@@ -788,4 +790,34 @@ func (p *page) network(offline bool) {
 		})
 		return err
 	}))
+}
+
+// TestBrowserLogoutClearsFeed logs out a staff user and logs in a plain
+// one on the same page: nothing of the first user's feed stays in view.
+func TestBrowserLogoutClearsFeed(t *testing.T) {
+	s := startStack(t, 10*time.Minute, instant.EncodingObject)
+	p := s.openPage()
+	p.login("sam")
+	p.waitState("connected")
+	s.request("$staff", "staff-only", "for staff only")
+	s.request("public", "sam-public", "seen by sam")
+	p.waitShown("for staff only", "seen by sam")
+
+	p.do("log out", chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("username")))
+	p.waitState("disconnected")
+	if feed := p.feed(); len(feed) != 0 {
+		t.Errorf("after logout the feed still shows %q", feed)
+	}
+	if !eval[bool](p, `!document.getElementById("feed-empty").hidden`) {
+		t.Error("after logout the page does not say the feed is empty")
+	}
+
+	p.login("alice")
+	p.waitState("connected")
+	s.request("public", "alice-public", "seen by alice")
+	p.waitShown("seen by alice")
+	p.screenshot("alice")
+	if feed := p.feed(); !slices.Equal(feed, []string{"seen by alice"}) {
+		t.Errorf("alice's feed shows %q, want only her own message", feed)
+	}
 }

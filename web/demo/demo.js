@@ -41,6 +41,7 @@ client.on(show);
 $("login").addEventListener("submit", async (e) => {
   e.preventDefault();
   $("login-error").textContent = "";
+  clearFeed(); // whatever is left was another session's
   try {
     await client.login($("username").value, $("password").value);
     $("password").value = "";
@@ -57,6 +58,7 @@ $("logout").addEventListener("click", async () => {
     // logout() disconnects even when the request fails: say so, go on.
     $("login-error").textContent = `Logged out here; the server did not confirm: ${err.message}`;
   } finally {
+    clearFeed(); // the next user must not see this one's messages
     loggedIn(false, true);
   }
 });
@@ -108,6 +110,15 @@ function show(msg) {
     feed.lastElementChild.remove();
   }
   $("feed-empty").hidden = true;
+}
+
+/** clearFeed empties the feed and the notice of missing messages. */
+function clearFeed() {
+  $("feed").replaceChildren();
+  $("feed-empty").hidden = false;
+  unrecovered.clear();
+  $("unrecovered").textContent = "";
+  $("unrecovered").hidden = true;
 }
 
 function span(className, text) {
