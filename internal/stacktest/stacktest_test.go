@@ -405,3 +405,29 @@ func TestStartOnBusyPortReportsAddrInUse(t *testing.T) {
 	l.Close()
 	c.Start(t)
 }
+
+// TestCentrifugoIsThePinnedRelease checks that bin/centrifugo is the
+// version the Makefile pins, built as a release (a build without the
+// version stamped says v0.0.0 and warns at every start).
+func TestCentrifugoIsThePinnedRelease(t *testing.T) {
+	makefile, err := os.ReadFile(RepoRoot(t) + "/Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pinned string
+	for _, line := range strings.Split(string(makefile), "\n") {
+		if v, ok := strings.CutPrefix(line, "CENTRIFUGO_VERSION := "); ok {
+			pinned = strings.TrimSpace(v)
+		}
+	}
+	if pinned == "" {
+		t.Fatal("the Makefile pins no CENTRIFUGO_VERSION")
+	}
+	out, err := exec.Command(Binary(t, "centrifugo"), "version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("centrifugo version: %v\n%s", err, out)
+	}
+	if !strings.HasPrefix(string(out), "Centrifugo "+pinned+" ") {
+		t.Errorf("bin/centrifugo version says %q, want Centrifugo %s: run `make tools` (it rebuilds it)", strings.TrimSpace(string(out)), pinned)
+	}
+}
