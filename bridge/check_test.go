@@ -93,12 +93,16 @@ func TestNoAmplification(t *testing.T) {
 			t.Cleanup(func() { cancel(); <-done })
 			stacktest.WaitBridge(t, s.nc)
 
+			sub := s.cent.Subscribe(t, "alice", "public")
 			lt := strings.Repeat("<", 60<<10)
 			if r := request(t, s.nc, "instant.request.public", lt, nil); !r.OK {
 				t.Fatalf("60 KB of '<': %+v", r)
 			}
 			if got := rec.last(); len(got) > len(lt)+200 {
 				t.Errorf("60 KB of '<' handed to the relay as %d bytes", len(got))
+			}
+			if got := sub.Next(t, 10*time.Second).Data; len(got) > len(lt)+200 {
+				t.Errorf("60 KB of '<' reached the subscriber as %d bytes", len(got))
 			}
 			// Quotes double in the string encoding: 40 KB of them encode to
 			// 160 KB there, 80 KB as an object.
@@ -107,6 +111,7 @@ func TestNoAmplification(t *testing.T) {
 			if r := request(t, s.nc, "instant.request.public", "after", nil); !r.OK {
 				t.Fatalf("after: %+v", r)
 			}
+			sub.Next(t, 10*time.Second)
 		})
 	}
 }

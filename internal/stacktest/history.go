@@ -1,0 +1,62 @@
+package stacktest
+
+import (
+	"encoding/json"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// History returns the publications of channel in Centrifugo's history,
+// read through its server API (not through a client subscription), oldest
+// first, at most limit of them.
+func (c *Centrifugo) History(tb testing.TB, channel string, limit int) []Received {
+	tb.Helper()
+	var raw struct {
+		Publications []struct {
+			Data   json.RawMessage `json:"data"`
+			Offset uint64          `json:"offset"`
+		} `json:"publications"`
+	}
+	if err := c.call("history", map[string]any{"channel": channel, "limit": limit}, &raw); err != nil {
+		tb.Fatalf("stacktest: history of %q: %v", channel, err)
+	}
+	out := make([]Received, 0, len(raw.Publications))
+	for _, p := range raw.Publications {
+		out = append(out, Received{Channel: channel, Data: p.Data, Offset: p.Offset})
+	}
+	return out
+}
+
+// PID returns the process id of the running Centrifugo, or 0.
+func (c *Centrifugo) PID() int { return c.pid() }
+
+// RSS returns the resident set size of process pid in bytes, from
+// /proc (Linux); 0 when it cannot be read.
+func RSS(pid int) int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.Lines(string(b)) {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// HistoryTop returns the offset of the newest publication in channel's
+// history, through the server API.
+func (c *Centrifugo) HistoryTop(tb testing.TB, channel string) uint64 {
+	tb.Helper()
+	var res struct {
+		Offset uint64 `json:"offset"`
+	}
+	if err := c.call("history", map[string]any{"channel": channel}, &res); err != nil {
+		tb.Fatalf("stacktest: history of %q: %v", channel, err)
+	}
+	return res.Offset
+}
