@@ -103,9 +103,15 @@ func (s *Server) endpoint(post http.HandlerFunc) http.Handler {
 }
 
 // sameOrigin reports whether origin, an Origin header, names the server
-// r was sent to: its host (with the port) is r's Host. The scheme is not
-// compared, as a proxy terminating TLS hides it.
+// r was sent to: the browser says so (Sec-Fetch-Site: same-origin, which
+// no page can set), or origin's host (with the port) is r's Host. The
+// scheme is not compared, as a proxy terminating TLS hides it; a proxy
+// that rewrites Host is covered by the browser's word, or by listing the
+// site's origin in Config.AllowedOrigins.
 func sameOrigin(origin string, r *http.Request) bool {
+	if r.Header.Get("Sec-Fetch-Site") == "same-origin" {
+		return true
+	}
 	u, err := url.Parse(origin)
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
 		u.Path == "" && strings.EqualFold(u.Host, r.Host)

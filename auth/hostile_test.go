@@ -195,6 +195,18 @@ func TestLoginCSRF(t *testing.T) {
 	wantStatus(t, f.do("POST", auth.PathLogin, body, withHeader("Origin", "http://example.com")), http.StatusOK)
 	wantStatus(t, f.do("POST", auth.PathLogin, body, withHeader("Origin", "https://app.example")), http.StatusOK)
 	wantStatus(t, f.do("POST", auth.PathLogin, body, withHeader("Content-Type", "application/json; charset=utf-8")), http.StatusOK)
+	// Behind a proxy that rewrites Host, the browser's own word that the
+	// request is same-origin; a cross-site one stays refused.
+	proxied := func(site string) reqOpt {
+		return func(r *http.Request) {
+			r.Host = "auth:8001"
+			r.Header.Set("Origin", "https://www.example.com")
+			r.Header.Set("Sec-Fetch-Site", site)
+		}
+	}
+	wantStatus(t, f.do("POST", auth.PathLogin, body, proxied("same-origin")), http.StatusOK)
+	wantStatus(t, f.do("POST", auth.PathLogin, body, proxied("same-site")), http.StatusForbidden)
+	wantStatus(t, f.do("POST", auth.PathLogin, body, proxied("cross-site")), http.StatusForbidden)
 }
 
 // TestDjangoInstantClient replays the requests of djangoinstant 0.5.0
