@@ -821,3 +821,52 @@ func TestBrowserLogoutClearsFeed(t *testing.T) {
 		t.Errorf("alice's feed shows %q, want only her own message", feed)
 	}
 }
+
+// TestBrowserInvalidUTF8 publishes envelopes with invalid UTF-8 inside
+// data (raw bytes, as a careless producer sends them): the bridge
+// rejects them, so the page stays connected, never shows them, and shows
+// the next good message on the same channel.
+func TestBrowserInvalidUTF8(t *testing.T) {
+	s := startStack(t, 10*time.Minute, instant.EncodingObject)
+	p := s.openPage()
+	p.login("alice")
+	p.waitState("connected")
+	s.request("public", "before", "before")
+	p.waitShown("before")
+	eval[bool](p, `window.stateChanges = []; instant.onState((e) => stateChanges.push(e.state + " " + e.reason)); true`)
+
+	dead, err := s.nc.SubscribeSync("instant.dead")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := [][]byte{
+		[]byte("{\"message\":\"bad value\",\"data\":{\"text\":\"caf\xe9 \xff\xfe\"}}"),  // Latin-1 é and stray bytes in a value
+		[]byte("{\"message\":\"bad key\",\"data\":{\"k\xc3\":[1,\"\xed\xa0\x80\"]}}"), // a cut sequence in a key, a surrogate in an array
+	}
+	for i, body := range bad {
+		if _, err := s.js.Publish(t.Context(), "instant.publish.public", body, jetstream.WithMsgID(fmt.Sprintf("bad-%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Through the stream as well: relayed after the bad ones were handled.
+	s.publish("public", "after", "after the bad ones")
+	p.waitShown("after the bad ones")
+	if got := p.feed(); !slices.Equal(got, []string{"before", "after the bad ones"}) {
+		t.Errorf("the feed shows %q, want only the good messages", got)
+	}
+	if changes := eval[[]string](p, `stateChanges`); len(changes) != 0 {
+		t.Errorf("the connection state changed: %v", changes)
+	}
+	if got := p.state(); got != "connected" {
+		t.Errorf("the page shows %q, want connected", got)
+	}
+	for range bad {
+		msg, err := dead.NextMsg(deadline)
+		if err != nil {
+			t.Fatalf("no dead letter for an envelope with invalid UTF-8: %v", err)
+		}
+		if code := msg.Header.Get("Instant-Error"); code != "bad_envelope" {
+			t.Errorf("dead letter %q has Instant-Error %q, want bad_envelope", msg.Data, code)
+		}
+	}
+}
