@@ -840,8 +840,8 @@ func TestBrowserInvalidUTF8(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := [][]byte{
-		[]byte("{\"message\":\"bad value\",\"data\":{\"text\":\"caf\xe9 \xff\xfe\"}}"),  // Latin-1 é and stray bytes in a value
-		[]byte("{\"message\":\"bad key\",\"data\":{\"k\xc3\":[1,\"\xed\xa0\x80\"]}}"), // a cut sequence in a key, a surrogate in an array
+		[]byte("{\"message\":\"bad value\",\"data\":{\"text\":\"caf\xe9 \xff\xfe\"}}"), // Latin-1 é and stray bytes in a value
+		[]byte("{\"message\":\"bad key\",\"data\":{\"k\xc3\":[1,\"\xed\xa0\x80\"]}}"),  // a cut sequence in a key, a surrogate in an array
 	}
 	for i, body := range bad {
 		if _, err := s.js.Publish(t.Context(), "instant.publish.public", body, jetstream.WithMsgID(fmt.Sprintf("bad-%d", i))); err != nil {
