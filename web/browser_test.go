@@ -64,6 +64,8 @@ type stack struct {
 	cent  *stacktest.Centrifugo
 	users *users.Store
 	url   string // the page's origin: auth endpoints, static files, demo
+	// bridgeMetrics are the bridge's, when the console reads them.
+	bridgeMetrics *bridge.Metrics
 
 	getTokens  atomic.Int64 // POSTs to get_token
 	subscribes atomic.Int64 // POSTs to subscribe
@@ -81,6 +83,7 @@ type stackConfig struct {
 	encoding    instant.PayloadEncoding // of the bridge's publications
 	identityKey string                  // verifies identity JWTs; empty: Bearer tokens refused
 	channels    []instant.Channel       // registered besides browserChannels
+	console     bool                    // serve the admin API and the console (see consoleAdmin)
 }
 
 // startStack starts NATS, Centrifugo, a bridge with encoding and an auth
@@ -121,9 +124,13 @@ func startStackWith(t *testing.T, cfg stackConfig) *stack {
 		}
 	}
 	api := centrifugo.New(centrifugo.Config{URL: s.cent.APIURL, Key: s.cent.APIKey})
+	var admin *auth.Admin
+	if cfg.console {
+		admin = s.consoleAdmin(reg, api)
+	}
 	s.runBridge(view, api, cfg.encoding)
 	authSrv, err := auth.New(auth.Config{HMACKey: s.cent.HMACKey, TokenTTL: cfg.ttl, IdentityKey: cfg.identityKey},
-		auth.Deps{Channels: view, Users: s.users, Revoker: api, Log: zaptest.NewLogger(t).Named("auth")})
+		auth.Deps{Channels: view, Users: s.users, Revoker: api, Log: zaptest.NewLogger(t).Named("auth"), Admin: admin})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,6 +148,9 @@ func startStackWith(t *testing.T, cfg stackConfig) *stack {
 	mux.Handle("/instant/", s.counting(authSrv.Handler()))
 	mux.Handle(web.StaticPrefix, web.Static())
 	mux.Handle("/", demo)
+	if cfg.console {
+		s.mountConsole(mux)
+	}
 	hs := httptest.NewServer(mux) // on 127.0.0.1
 	t.Cleanup(hs.Close)
 	s.url = hs.URL
@@ -153,7 +163,7 @@ func (s *stack) runBridge(view *registry.View, api *centrifugo.Client, encoding 
 	t := s.t
 	t.Helper()
 	b, err := bridge.New(stacktest.Connect(t, s.nc.ConnectedUrl()), view, api,
-		bridge.Config{Encoding: encoding}, zaptest.NewLogger(t).Named("bridge"), nil)
+		bridge.Config{Encoding: encoding}, zaptest.NewLogger(t).Named("bridge"), s.bridgeMetrics)
 	if err != nil {
 		t.Fatal(err)
 	}

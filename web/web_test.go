@@ -57,7 +57,12 @@ func TestBundleMatchesSources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := append([]string{"build.mjs", "package-lock.json", "dist/instant.js", "dist/instant.d.ts", "dist/LICENSES.txt"}, sources...)
+	console, err := filepath.Glob("console/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append([]string{"build.mjs", "package-lock.json", "dist/instant.js", "dist/instant.d.ts",
+		"dist/console.js", "dist/console.css", "dist/LICENSES.txt"}, append(sources, console...)...)
 	for _, name := range want {
 		sum, ok := m[name]
 		switch {
@@ -87,7 +92,7 @@ func TestBuildReproducible(t *testing.T) {
 	if out, err := exec.Command(node, "build.mjs", dir).CombinedOutput(); err != nil {
 		t.Fatalf("node build.mjs: %v\n%s", err, out)
 	}
-	for _, name := range []string{"instant.js", "instant.d.ts", "LICENSES.txt", "MANIFEST"} {
+	for _, name := range []string{"instant.js", "instant.d.ts", "console.js", "console.css", "LICENSES.txt", "MANIFEST"} {
 		if got, want := sha256File(t, filepath.Join(dir, name)), sha256File(t, filepath.Join("dist", name)); got != want {
 			t.Errorf("a fresh build of %s differs from dist/%s: run make web", name, name)
 		}

@@ -26,6 +26,10 @@ import (
 // its revocation loop in g.
 func serveAuth(ctx context.Context, g *errgroup.Group, s settings, static *registry.View, nc *natsConn, log *zap.Logger, demo http.Handler) error {
 	deps := auth.Deps{Log: log.Named("auth")}
+	console, err := web.Console(web.ConsoleConfig{WebsocketURL: s.WebsocketURL})
+	if err != nil {
+		return usagef("INSTANT_WEBSOCKET_URL: %v", err)
+	}
 	relay := centrifugo.New(centrifugo.Config{URL: s.apiURL(), Key: s.APIKey})
 	admin := &auth.Admin{Stats: relay}
 	if s.BridgeMetricsURL != "" {
@@ -66,6 +70,7 @@ func serveAuth(ctx context.Context, g *errgroup.Group, s settings, static *regis
 	mux := http.NewServeMux()
 	mux.Handle("/instant/", srv.Handler())
 	mux.Handle(web.StaticPrefix, web.Static())
+	mux.Handle(web.ConsolePrefix, console)
 	if demo != nil {
 		mux.Handle("/", demo)
 	}

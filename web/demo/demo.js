@@ -67,8 +67,24 @@ $("logout").addEventListener("click", async () => {
 function loggedIn(yes, focus = false) {
   $("login").hidden = yes;
   $("account").hidden = !yes;
+  $("console-link").hidden = true;
+  if (yes) {
+    showConsoleLink();
+  }
   if (focus) {
     (yes ? $("logout") : $("username")).focus();
+  }
+}
+
+/** showConsoleLink shows the console link to staff users and superusers: the admin API answers them. */
+async function showConsoleLink() {
+  const csrf = document.cookie.split("; ").find((c) => c.startsWith("instant_csrftoken="));
+  const headers = csrf ? { "X-CSRFToken": decodeURIComponent(csrf.split("=")[1]) } : {};
+  try {
+    const resp = await fetch("/instant/admin/me/", { headers, credentials: "same-origin" });
+    $("console-link").hidden = !resp.ok;
+  } catch {
+    // No console here.
   }
 }
 
