@@ -212,3 +212,48 @@ func FuzzIdentityToken(f *testing.F) {
 		}
 	})
 }
+
+// FuzzIdentityClaims signs arbitrary claims correctly: whatever is
+// accepted has a numeric exp, spelt "exp", within the maximum lifetime.
+func FuzzIdentityClaims(f *testing.F) {
+	exp := strconv.FormatInt(now.Add(time.Minute).Unix(), 10)
+	for _, c := range []string{
+		`{"sub":"alice","exp":` + exp + `}`,
+		`{"sub":"alice","exp":"` + exp + `"}`,
+		`{"sub":"alice","EXP":` + exp + `}`,
+		`{"sub":"alice","exp":1,"Exp":` + exp + `}`,
+		`{"sub":"alice","exp":` + exp + `,"exp":"` + exp + `"}`,
+		`{"sub":"alice","exp":` + exp + `,"iat":"0"}`,
+		`{"sub":"alice","exp":9999999999}`,
+		`{"sub":"alice","exp":` + exp + `e0}`,
+		`{"Sub":"root","sub":"alice","exp":` + exp + `}`,
+	} {
+		f.Add(c)
+	}
+	header := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
+	f.Fuzz(func(t *testing.T, claims string) {
+		signing := header + "." + base64.RawURLEncoding.EncodeToString([]byte(claims))
+		sig, err := jwt.SigningMethodHS256.Sign(signing, identityKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, expires, err := auth.ParseIdentity(identityKey, signing+"."+base64.RawURLEncoding.EncodeToString(sig), now)
+		if err != nil {
+			if !errors.Is(err, auth.ErrBadIdentity) {
+				t.Fatalf("error %v does not wrap ErrBadIdentity", err)
+			}
+			return
+		}
+		var raw map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(claims), &raw); err != nil {
+			t.Fatalf("accepted claims that are not an object: %v", err)
+		}
+		e, ok := raw["exp"]
+		if _, err := strconv.ParseFloat(string(e), 64); !ok || err != nil {
+			t.Fatalf("accepted %s: exp %s is not a number", claims, e)
+		}
+		if id.Username == "" || !expires.After(now) || expires.Sub(now) > auth.DefaultIdentityMaxTTL {
+			t.Fatalf("accepted %s: %+v expiring %v", claims, id, expires)
+		}
+	})
+}
