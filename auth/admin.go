@@ -177,11 +177,12 @@ func (s *Server) adminChange(h adminHandler) http.HandlerFunc {
 	}
 }
 
-// adminCaller authenticates r (see authenticate) and checks that the
-// caller has need; it answers 403 with an empty body itself otherwise.
+// adminCaller authenticates r (see authenticate; with a session cookie a
+// change needs the CSRF token, a read does not: no other site can read
+// the answer) and checks that the caller has need; it answers 403 with an
+// empty body itself otherwise.
 func (s *Server) adminCaller(w http.ResponseWriter, r *http.Request, need role, change bool) (caller, bool) {
-	_ = change // with a session cookie every admin request carries the CSRF token
-	c, ok := s.authenticate(w, r, true)
+	c, ok := s.authenticate(w, r, change)
 	if !ok {
 		return c, false
 	}

@@ -184,10 +184,17 @@ func TestAdminRoles(t *testing.T) {
 				wantStatus(t, f.admin(&sam, e.method, e.path, e.body), http.StatusForbidden)
 				wantStatus(t, f.admin(nil, e.method, e.path, e.body, bearer), http.StatusForbidden)
 			}
+			root := f.login("root")
 			if e.method == "POST" {
 				// A change needs the CSRF token with a session cookie.
-				root := f.login("root")
 				wantStatus(t, f.do(e.method, e.path, e.body, withCookies(root.cookies)), http.StatusForbidden)
+				// And JSON, from this server's origin.
+				wantStatus(t, f.do(e.method, e.path, e.body, root.auth(), withHeader("Origin", "https://evil.example")), http.StatusForbidden)
+				wantStatus(t, f.do(e.method, e.path, e.body, root.auth(), withHeader("Content-Type", "text/plain")), http.StatusUnsupportedMediaType)
+			} else {
+				// A read does not need it, but no other origin may read.
+				wantStatus(t, f.do(e.method, e.path, e.body, withCookies(root.cookies)), http.StatusOK)
+				wantStatus(t, f.do(e.method, e.path, e.body, root.auth(), withHeader("Origin", "https://evil.example")), http.StatusForbidden)
 			}
 		})
 	}
