@@ -1,12 +1,14 @@
 package centrifugo
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -190,37 +192,144 @@ func TestAppendString(t *testing.T) {
 	}
 }
 
-// stdReplies decodes a batch reply with encoding/json, as decodeReplies
-// should.
-func stdReplies(data []byte, n int) ([]Result, error) {
-	var reply struct {
-		Replies []struct {
-			Error *struct {
-				Code    uint32 `json:"code"`
-				Message string `json:"message"`
-			} `json:"error"`
-			Publish *struct {
-				Offset uint64 `json:"offset"`
-				Epoch  string `json:"epoch"`
-			} `json:"publish"`
-		} `json:"replies"`
+// stdReplies decodes a batch reply for n commands with encoding/json,
+// matching keys exactly as Centrifugo writes them (encoding/json alone
+// would also take "Publish" for "publish"). comparable is false when the
+// reply has an object with a repeated key (encoding/json keeps the last,
+// decodeReplies reads each).
+func stdReplies(data []byte, n int) (out []Result, comparable bool, err error) {
+	if hasRepeatedKey(data) {
+		return nil, false, nil
 	}
-	if err := json.Unmarshal(data, &reply); err != nil {
-		return nil, err
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var top any
+	if err := dec.Decode(&top); err != nil {
+		return nil, true, err
 	}
-	if len(reply.Replies) != n {
-		return nil, errors.New("count")
+	if dec.More() {
+		return nil, true, errors.New("data after the reply")
 	}
-	out := make([]Result, n)
-	for i, r := range reply.Replies {
-		if r.Publish != nil {
-			out[i].Offset, out[i].Epoch = r.Publish.Offset, r.Publish.Epoch
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, true, errors.New("data after the reply")
+	}
+	obj := func(v any) (map[string]any, error) {
+		switch v := v.(type) {
+		case nil:
+			return map[string]any{}, nil
+		case map[string]any:
+			return v, nil
 		}
-		if r.Error != nil {
-			out[i].Err = &APIError{Code: int(r.Error.Code), Message: r.Error.Message}
+		return nil, errors.New("not an object")
+	}
+	uintOf := func(v any) (uint64, error) {
+		num, ok := v.(json.Number)
+		if !ok {
+			return 0, errors.New("not a number")
+		}
+		return strconv.ParseUint(num.String(), 10, 64)
+	}
+	m, err := obj(top)
+	if err != nil {
+		return nil, true, err
+	}
+	replies, ok := m["replies"].([]any)
+	if !ok || len(replies) != n {
+		return nil, true, errors.New("replies")
+	}
+	out = make([]Result, n)
+	for i, r := range replies {
+		rm, err := obj(r)
+		if err != nil {
+			return nil, true, err
+		}
+		if p, ok := rm["publish"]; ok {
+			pm, err := obj(p)
+			if err != nil {
+				return nil, true, err
+			}
+			if v, ok := pm["offset"]; ok {
+				if out[i].Offset, err = uintOf(v); err != nil {
+					return nil, true, err
+				}
+			}
+			if v, ok := pm["epoch"]; ok {
+				if out[i].Epoch, ok = v.(string); !ok {
+					return nil, true, errors.New("epoch")
+				}
+			}
+		}
+		if e, ok := rm["error"]; ok {
+			em, err := obj(e)
+			if err != nil {
+				return nil, true, err
+			}
+			apiErr := &APIError{}
+			if v, ok := em["code"]; ok {
+				code, err := uintOf(v)
+				if err != nil {
+					return nil, true, err
+				}
+				apiErr.Code = int(code)
+			}
+			if v, ok := em["message"]; ok {
+				if apiErr.Message, ok = v.(string); !ok {
+					return nil, true, errors.New("message")
+				}
+			}
+			out[i].Err = apiErr
 		}
 	}
-	return out, nil
+	return out, true, nil
+}
+
+// hasRepeatedKey reports whether an object in data (valid JSON or not)
+// has a key twice.
+func hasRepeatedKey(data []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	type frame struct {
+		keys   map[string]bool
+		object bool
+		key    bool // the next string token is a key
+	}
+	var stack []frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		top := len(stack) - 1
+		switch tok {
+		case json.Delim('{'):
+			if top >= 0 && stack[top].object {
+				stack[top].key = true
+			}
+			stack = append(stack, frame{keys: map[string]bool{}, object: true, key: true})
+			continue
+		case json.Delim('['):
+			if top >= 0 && stack[top].object {
+				stack[top].key = true
+			}
+			stack = append(stack, frame{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:top]
+			continue
+		}
+		if top < 0 || !stack[top].object {
+			continue
+		}
+		if stack[top].key {
+			k, _ := tok.(string)
+			if stack[top].keys[k] {
+				return true
+			}
+			stack[top].keys[k] = true
+			stack[top].key = false
+			continue
+		}
+		stack[top].key = true // a value: a key comes next
+	}
 }
 
 var replySeeds = []string{
@@ -259,11 +368,14 @@ func FuzzDecodeReplies(f *testing.F) {
 func checkDecode(t *testing.T, data []byte) {
 	got := make([]Result, 3)
 	err := decodeReplies(data, got)
-	want, stdErr := stdReplies(data, 3)
+	want, comparable, stdErr := stdReplies(data, 3)
+	if err != nil && !errors.Is(err, gocent.ErrMalformedResponse) {
+		t.Errorf("%s: got %v, want an error matching ErrMalformedResponse", data, err)
+	}
+	if !comparable {
+		return
+	}
 	if err != nil {
-		if !errors.Is(err, gocent.ErrMalformedResponse) {
-			t.Errorf("%s: got %v, want an error matching ErrMalformedResponse", data, err)
-		}
 		if stdErr == nil {
 			t.Errorf("%s: got %v, encoding/json reads %+v", data, err, want)
 		}
@@ -357,4 +469,60 @@ func BenchmarkPublish(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(pubs)), "ns/publication")
+}
+
+// FuzzAppendCommands checks that no publication data can change the
+// commands of a request: the body either is refused by a JSON decoder as
+// a whole, or holds exactly the publications sent, each with its own
+// channel, data and key.
+func FuzzAppendCommands(f *testing.F) {
+	for _, seed := range []string{
+		`{"n":1}`, `"str"`, `1}},{"publish":{"channel":"$staff","data":2`, `[}},{"publish":{"channel":"x","data":[`,
+		`"a\"},{\"b"`, `"\\"`, `{"a":"}"}`, `1 2`, `{} {}`, `{"a":1]`, ``, ` `, `null`, `{"a":"\u0022"}`,
+	} {
+		f.Add([]byte(seed), "chan", "key")
+	}
+	f.Fuzz(func(t *testing.T, data []byte, channel, key string) {
+		c := New(Config{URL: "http://127.0.0.1/api"})
+		pubs := []Publish{
+			{Channel: "before", Data: []byte(`{"n":0}`), IdempotencyKey: "k0"},
+			{Channel: channel, Data: data, IdempotencyKey: key},
+			{Channel: "after", Data: []byte(`{"n":2}`), IdempotencyKey: "k2"},
+		}
+		results := make([]Result, len(pubs))
+		body, hi, n := c.appendCommands(nil, pubs, 0, results)
+		if hi != len(pubs) {
+			t.Fatalf("split a small batch: hi %d", hi)
+		}
+		var req struct {
+			Commands []struct {
+				Publish struct {
+					Channel        string          `json:"channel"`
+					Data           json.RawMessage `json:"data"`
+					IdempotencyKey string          `json:"idempotency_key"`
+				} `json:"publish"`
+			} `json:"commands"`
+		}
+		if err := json.Unmarshal(body, &req); err != nil {
+			if results[1].Err != nil {
+				t.Fatalf("body without the bad publication is not JSON: %v\n%s", err, body)
+			}
+			return // refused as a whole
+		}
+		if len(req.Commands) != n {
+			t.Fatalf("%d commands decoded, %d sent:\n%s", len(req.Commands), n, body)
+		}
+		var sent []Publish
+		for i, p := range pubs {
+			if results[i].Err == nil {
+				sent = append(sent, p)
+			}
+		}
+		for i, cmd := range req.Commands {
+			p := cmd.Publish
+			if p.Channel != sent[i].Channel || p.IdempotencyKey != sent[i].IdempotencyKey || !bytes.Equal(bytes.TrimSpace(p.Data), bytes.TrimSpace(sent[i].Data)) {
+				t.Fatalf("command %d decodes to %q %s %q, sent %q %s %q", i, p.Channel, p.Data, p.IdempotencyKey, sent[i].Channel, sent[i].Data, sent[i].IdempotencyKey)
+			}
+		}
+	})
 }

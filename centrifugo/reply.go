@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"unicode/utf8"
 
 	"github.com/centrifugal/gocent/v3"
 )
@@ -201,7 +202,8 @@ func (d *decoder) array(elem func() error) error {
 }
 
 // str reads a string. Without escapes the result points into the data;
-// with them it is a new, unescaped copy.
+// with them, or with bytes that are not UTF-8 (each becomes U+FFFD, as
+// encoding/json does), it is a new copy.
 func (d *decoder) str() ([]byte, error) {
 	if !d.consume('"') {
 		return nil, d.errorf("want a string")
@@ -215,7 +217,7 @@ func (d *decoder) str() ([]byte, error) {
 		case c == '"':
 			raw := d.data[start:d.pos]
 			d.pos++
-			if !escaped {
+			if !escaped && utf8.Valid(raw) {
 				return raw, nil
 			}
 			var s string
@@ -275,8 +277,7 @@ func (d *decoder) skip() error {
 		for d.pos < len(d.data) && bytes.IndexByte([]byte("+-.eE0123456789"), d.data[d.pos]) >= 0 {
 			d.pos++
 		}
-		var f float64
-		if err := json.Unmarshal(d.data[start:d.pos], &f); err != nil {
+		if !json.Valid(d.data[start:d.pos]) {
 			return d.errorf("bad number")
 		}
 		return nil
