@@ -129,7 +129,8 @@ func (e *Envelope) Publication(id, site string) Publication {
 // otherwise the output is what encoding/json gives with SetEscapeHTML(false).
 // It fails only when p.Data is not valid JSON.
 func (p Publication) Encode(enc PayloadEncoding) ([]byte, error) {
-	size := 64 + len(p.ID) + len(p.Channel) + len(p.Site) + len(p.Message) + len(p.Data) + len(p.EventClass) + len(p.Bucket)
+	// 96: the keys, quotes and commas of every field.
+	size := 96 + len(p.ID) + len(p.Channel) + len(p.Site) + len(p.Message) + len(p.Data) + len(p.EventClass) + len(p.Bucket)
 	if enc != EncodingString {
 		return p.appendObject(make([]byte, 0, size))
 	}

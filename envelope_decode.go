@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // The envelope decoder: one pass over the body, no reflection, no
@@ -39,6 +40,14 @@ type parser struct {
 	b      []byte
 	i      int
 	spaces int // blanks skipped so far
+
+	strs [len(envelopeFields)]span // where the string fields' values are
+}
+
+// span is where a string's content is in the body.
+type span struct {
+	start, end int
+	escaped    bool
 }
 
 func syntaxError(p *parser, what string) error {
@@ -83,6 +92,7 @@ func decodeEnvelope(body []byte, e *Envelope) error {
 		return p.end()
 	}
 	var seen uint8
+	defer p.setStrings(e)
 	for {
 		p.skipSpace()
 		start, end, escaped, err := p.str()
@@ -196,25 +206,34 @@ func (p *parser) field(e *Envelope, f int) error {
 		_, err := ParseLevel(string(raw))
 		return err
 	}
-	var s string
-	if escaped {
-		s = string(appendUnquoted(make([]byte, 0, len(raw)), raw))
-	} else {
-		s = string(raw)
-	}
-	switch f {
-	case fieldChannel:
-		e.Channel = s
-	case fieldMessage:
-		e.Message = s
-	case fieldEventClass:
-		e.EventClass = s
-	case fieldBucket:
-		e.Bucket = s
-	case fieldSite:
-		e.Site = s
-	}
+	p.strs[f] = span{start, end, escaped}
 	return nil
+}
+
+// setStrings sets the string fields of e from the spans recorded, all in
+// one allocation.
+func (p *parser) setStrings(e *Envelope) {
+	n := 0
+	for _, sp := range p.strs {
+		n += sp.end - sp.start // unescaping never lengthens
+	}
+	if n == 0 {
+		return
+	}
+	buf := make([]byte, 0, n)
+	var ends [len(envelopeFields)][2]int
+	for f, sp := range p.strs {
+		start := len(buf)
+		if sp.escaped {
+			buf = appendUnquoted(buf, p.b[sp.start:sp.end])
+		} else {
+			buf = append(buf, p.b[sp.start:sp.end]...)
+		}
+		ends[f] = [2]int{start, len(buf)}
+	}
+	all := unsafe.String(unsafe.SliceData(buf), len(buf)) // buf is never written again
+	str := func(f int) string { return all[ends[f][0]:ends[f][1]] }
+	e.Channel, e.Message, e.EventClass, e.Bucket, e.Site = str(fieldChannel), str(fieldMessage), str(fieldEventClass), str(fieldBucket), str(fieldSite)
 }
 
 // literal consumes lit if it is next.
