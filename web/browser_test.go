@@ -75,6 +75,14 @@ type stack struct {
 
 	mu      sync.Mutex
 	bearers map[string]int // how often each Bearer token was presented
+	posts   []post         // every POST to the auth endpoints, in order
+}
+
+// post is a POST to an auth endpoint as the server received it.
+type post struct {
+	path, origin, contentType string
+	csrf                      bool // an X-CSRFToken header was sent
+	cookie                    bool // a session cookie was sent
 }
 
 // stackConfig is how startStackWith sets up the stack.
@@ -84,6 +92,7 @@ type stackConfig struct {
 	identityKey string                  // verifies identity JWTs; empty: Bearer tokens refused
 	channels    []instant.Channel       // registered besides browserChannels
 	console     bool                    // serve the admin API and the console (see consoleAdmin)
+	origins     []string                // the auth server's AllowedOrigins
 }
 
 // startStack starts NATS, Centrifugo, a bridge with encoding and an auth
@@ -129,7 +138,7 @@ func startStackWith(t *testing.T, cfg stackConfig) *stack {
 		admin = s.consoleAdmin(reg, api)
 	}
 	s.runBridge(view, api, cfg.encoding)
-	authSrv, err := auth.New(auth.Config{HMACKey: s.cent.HMACKey, TokenTTL: cfg.ttl, IdentityKey: cfg.identityKey},
+	authSrv, err := auth.New(auth.Config{HMACKey: s.cent.HMACKey, TokenTTL: cfg.ttl, IdentityKey: cfg.identityKey, AllowedOrigins: cfg.origins},
 		auth.Deps{Channels: view, Users: s.users, Revoker: api, Log: zaptest.NewLogger(t).Named("auth"), Admin: admin})
 	if err != nil {
 		t.Fatal(err)
@@ -189,6 +198,11 @@ func run(t *testing.T, name string, f func(context.Context) error) {
 func (s *stack) counting(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPost {
+			_, noCookie := r.Cookie(auth.SessionCookie)
+			s.mu.Lock()
+			s.posts = append(s.posts, post{path: r.URL.Path, origin: r.Header.Get("Origin"), contentType: r.Header.Get("Content-Type"),
+				csrf: r.Header.Get(auth.CSRFHeader) != "", cookie: noCookie == nil})
+			s.mu.Unlock()
 			token, bearer := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			switch r.URL.Path {
 			case auth.PathGetToken:
