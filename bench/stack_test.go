@@ -195,15 +195,26 @@ func (s *stack) accepted(ctx context.Context) (uint64, error) {
 // timeout or when there are more than target.
 func (s *stack) waitAccepted(b *testing.B, target uint64) time.Time {
 	b.Helper()
+	_, done := s.waitAcceptedFrom(b, 0, target)
+	return done
+}
+
+// waitAcceptedFrom is waitAccepted that also returns when Centrifugo was
+// first seen holding more than from publications.
+func (s *stack) waitAcceptedFrom(b *testing.B, from, target uint64) (first, done time.Time) {
+	b.Helper()
 	deadline := time.Now().Add(runTimeout)
 	for {
 		n, err := s.accepted(context.Background())
 		now := time.Now()
+		if first.IsZero() && n > from {
+			first = now
+		}
 		switch {
 		case err != nil:
 			b.Fatalf("polling Centrifugo: %v", err)
 		case n == target:
-			return now
+			return first, now
 		case n > target:
 			b.Fatalf("Centrifugo holds %d publications, want %d: some were relayed twice", n, target)
 		case now.After(deadline):
@@ -336,9 +347,10 @@ func profileWindow(b *testing.B) (stop func()) {
 
 // run is one measured run.
 type run struct {
-	msgs int
-	wall time.Duration
-	cpu  cpuSample
+	msgs  int
+	wall  time.Duration
+	cpu   cpuSample
+	first time.Duration // from the start until Centrifugo held a first one; 0 when not measured
 }
 
 // report reports runs as msg/s and as CPU time per message of Centrifugo
@@ -346,9 +358,10 @@ type run struct {
 func report(b *testing.B, runs []run) {
 	b.Helper()
 	var msgs int
-	var wall, cent, redis, self time.Duration
+	var wall, cent, redis, self, first time.Duration
 	cpuOK := true
 	for _, r := range runs {
+		first += r.first
 		msgs += r.msgs
 		wall += r.wall
 		cent += r.cpu.centrifugo
@@ -358,6 +371,9 @@ func report(b *testing.B, runs []run) {
 	}
 	b.ReportMetric(0, "ns/op") // one op is a whole run
 	b.ReportMetric(float64(msgs)/wall.Seconds(), "msg/s")
+	if first > 0 {
+		b.ReportMetric(float64(first.Microseconds())/1e3/float64(len(runs)), "first-ms")
+	}
 	if cpuOK {
 		b.ReportMetric(float64(cent.Nanoseconds())/1e3/float64(msgs), "cent-cpu-us/msg")
 		b.ReportMetric(float64(self.Nanoseconds())/1e3/float64(msgs), "proc-cpu-us/msg")

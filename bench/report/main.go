@@ -263,6 +263,9 @@ func (r *results) print(w *writer) {
 		r.throughputRow(w, "(e) bridge, JetStream mode (defaults)", nameRedisJS)
 	}
 
+	r.printFirst(w, []string{nameConsumer + strconv.Itoa(consumerDefault), nameConsumer + "1000", nameCore + defBatch, nameJetStream,
+		nameRedisCons + strconv.Itoa(consumerDefault), nameRedisCons + "1000", nameRedisJS})
+
 	w.printf("\n%-44s %7s %15s  %s\n", "ratio (of medians)", "value", "[per round]", "target")
 	a, b, c := r.series(nameEach, "msg/s"), r.series(nameBatch, "msg/s"), r.series(nameConsumer+strconv.Itoa(consumerDefault), "msg/s")
 	b2, c1000 := r.series(nameEndpoint, "msg/s"), r.series(nameConsumer+"1000", "msg/s")
@@ -292,6 +295,21 @@ func (r *results) print(w *writer) {
 	r.printLatency(w)
 	r.printOutage(w)
 	r.printGetToken(w)
+}
+
+// printFirst prints, for the benchmarks among names that measured it, the
+// time from the start of a run to Centrifugo's first publication: part of
+// the run's time, e.g. a bridge's start (leases, consumers).
+func (r *results) printFirst(w *writer, names []string) {
+	var parts []string
+	for _, name := range names {
+		if f := summarize(r.series(name, "first-ms")); f.n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.0f", strings.TrimPrefix(name, "Benchmark"), f.med))
+		}
+	}
+	if len(parts) > 0 {
+		w.printf("\nms from the start of a run to Centrifugo's first publication (included above):\n  %s\n", strings.Join(parts, ", "))
+	}
 }
 
 // has reports whether any benchmark name starts with one of prefixes.
