@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
@@ -296,12 +295,8 @@ func (b *Bridge) runPartition(ctx, relayCtx context.Context, stream jetstream.St
 	}
 }
 
-// prepare counts it, takes its id from a Nats-Msg-Id header and checks it
-// (see admit).
+// prepare counts and checks it (see admit, which queues it instead).
 func (b *Bridge) prepare(it *item) error {
 	b.metrics.Received.Inc()
-	if id := it.header.Get(nats.MsgIdHdr); id != "" {
-		it.id = id
-	}
 	return b.check(it, b.cfg.Subject)
 }
