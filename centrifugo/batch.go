@@ -274,15 +274,19 @@ func (p *bufferPool) put(b *[]byte) {
 // full (so the server had the whole body): whichever comes second.
 type requestBody struct {
 	bytes.Reader
-	buf  *[]byte
-	done atomic.Int32
+	buf    *[]byte
+	closed atomic.Bool
+	done   atomic.Int32
 }
 
 func (r *requestBody) Close() error {
-	r.release()
+	if r.closed.CompareAndSwap(false, true) {
+		r.release()
+	}
 	return nil
 }
 
+// release counts one of the two events; sendBatch calls it once.
 func (r *requestBody) release() {
 	if r.done.Add(1) == 2 {
 		bodyPool.put(r.buf)
