@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -120,8 +121,10 @@ func publish(ctx context.Context, p *producer.Publisher, ev producer.Event, core
 // checkRegistered refuses a fire-and-forget publish to a channel the
 // registry lacks (the bridge would only dead-letter it), saying which
 // registered name was probably meant. When the registry cannot be read
-// (no bucket yet, no JetStream) it lets the bridge decide.
+// (no bucket yet, no JetStream, no permission) it lets the bridge decide.
 func checkRegistered(ctx context.Context, nc *nats.Conn, s settings, name string) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second) // a user without access to the bucket waits no longer
+	defer cancel()
 	var registered func(string) bool
 	if s.ChannelsFile != "" {
 		view, err := channelsFile(s)
