@@ -207,9 +207,9 @@ func benchConsumer(b *testing.B, maxAckPending int, redis bool) {
 		if err := s.proc.resume(); err != nil {
 			b.Fatal(err)
 		}
-		first, t1 := s.waitAcceptedFrom(b, uint64(seq), uint64(seq+n))
+		p := s.waitAcceptedFrom(b, uint64(seq), uint64(seq+n))
 		prof()
-		runs = append(runs, run{msgs: n, wall: t1.Sub(t0), cpu: s.proc.sample().since(c0), first: first.Sub(t0)})
+		runs = append(runs, measured(n, t0, p, s.proc.sample().since(c0)))
 		seq += n
 	}
 	s.checkOrder(b, seq)
@@ -249,9 +249,9 @@ func benchCore(b *testing.B, batchSize int) {
 		if err := pub.Flush(); err != nil {
 			b.Fatal(err)
 		}
-		first, t1 := s.waitAcceptedFrom(b, uint64(seq), uint64(seq+n))
+		p := s.waitAcceptedFrom(b, uint64(seq), uint64(seq+n))
 		prof()
-		runs = append(runs, run{msgs: n, wall: t1.Sub(t0), cpu: s.proc.sample().since(c0), first: first.Sub(t0)})
+		runs = append(runs, measured(n, t0, p, s.proc.sample().since(c0)))
 		seq += n
 	}
 	s.checkOrder(b, seq)
@@ -260,9 +260,11 @@ func benchCore(b *testing.B, batchSize int) {
 
 // BenchmarkBridgeJetStream is (e): -msgs envelopes wait in the INSTANT
 // stream; the clock runs from the bridge's start (default config,
-// JetStream mode) until Centrifugo holds them all. The start is part of
-// the time (first-ms: until Centrifugo holds a first publication); (c)'s
-// consumer is already pulling when its clock starts.
+// JetStream mode) until Centrifugo holds them all (msg/s). The bridge's
+// start (connections, streams, partition leases) is part of that time,
+// while (c)'s consumer is already pulling when its clock starts: first-ms
+// is the time until Centrifugo holds a first publication, steady-msg/s
+// the rate from then on, which the report compares.
 func BenchmarkBridgeJetStream(b *testing.B) { benchJetStream(b, 0, false) }
 
 // benchJetStream runs (e) with BatchSize batchSize (0: the default), on
@@ -284,9 +286,9 @@ func benchJetStream(b *testing.B, batchSize int, redis bool) {
 		prof := profileWindow(b)
 		c0, t0 := s.proc.sample(), time.Now()
 		stop := s.startBridge(b, bridge.Config{BatchSize: batchSize})
-		first, t1 := s.waitAcceptedFrom(b, uint64(seq), uint64(seq+n))
+		p := s.waitAcceptedFrom(b, uint64(seq), uint64(seq+n))
 		prof()
-		runs = append(runs, run{msgs: n, wall: t1.Sub(t0), cpu: s.proc.sample().since(c0), first: first.Sub(t0)})
+		runs = append(runs, measured(n, t0, p, s.proc.sample().since(c0)))
 		if err := stop(); err != nil {
 			b.Fatal(err)
 		}

@@ -195,26 +195,36 @@ func (s *stack) accepted(ctx context.Context) (uint64, error) {
 // timeout or when there are more than target.
 func (s *stack) waitAccepted(b *testing.B, target uint64) time.Time {
 	b.Helper()
-	_, done := s.waitAcceptedFrom(b, 0, target)
-	return done
+	p := s.waitAcceptedFrom(b, 0, target)
+	return p.done
 }
 
-// waitAcceptedFrom is waitAccepted that also returns when Centrifugo was
-// first seen holding more than from publications.
-func (s *stack) waitAcceptedFrom(b *testing.B, from, target uint64) (first, done time.Time) {
+// progress is how a run went: when Centrifugo was first seen holding more
+// than the run's first publication and how many it held then
+// (firstCount), and when it held them all (done).
+type progress struct {
+	first, done time.Time
+	firstCount  uint64
+}
+
+// waitAcceptedFrom is waitAccepted for a run that starts with from
+// publications in Centrifugo.
+func (s *stack) waitAcceptedFrom(b *testing.B, from, target uint64) progress {
 	b.Helper()
 	deadline := time.Now().Add(runTimeout)
+	var p progress
 	for {
 		n, err := s.accepted(context.Background())
 		now := time.Now()
-		if first.IsZero() && n > from {
-			first = now
+		if p.first.IsZero() && n > from {
+			p.first, p.firstCount = now, n-from
 		}
 		switch {
 		case err != nil:
 			b.Fatalf("polling Centrifugo: %v", err)
 		case n == target:
-			return first, now
+			p.done = now
+			return p
 		case n > target:
 			b.Fatalf("Centrifugo holds %d publications, want %d: some were relayed twice", n, target)
 		case now.After(deadline):
@@ -347,10 +357,21 @@ func profileWindow(b *testing.B) (stop func()) {
 
 // run is one measured run.
 type run struct {
-	msgs  int
-	wall  time.Duration
-	cpu   cpuSample
-	first time.Duration // from the start until Centrifugo held a first one; 0 when not measured
+	msgs int
+	wall time.Duration
+	cpu  cpuSample
+	// first is the time from the start until Centrifugo held a first
+	// publication, and steady the run from then on: the messages and the
+	// time after that first sight. Zero when not measured.
+	first      time.Duration
+	steadyMsgs int
+	steadyWall time.Duration
+}
+
+// measured returns the run of msgs messages started at t0 that went as p.
+func measured(msgs int, t0 time.Time, p progress, cpu cpuSample) run {
+	return run{msgs: msgs, wall: p.done.Sub(t0), cpu: cpu, first: p.first.Sub(t0),
+		steadyMsgs: msgs - int(p.firstCount), steadyWall: p.done.Sub(p.first)}
 }
 
 // report reports runs as msg/s and as CPU time per message of Centrifugo
@@ -358,10 +379,13 @@ type run struct {
 func report(b *testing.B, runs []run) {
 	b.Helper()
 	var msgs int
-	var wall, cent, redis, self, first time.Duration
+	var wall, cent, redis, self, first, steadyWall time.Duration
+	steadyMsgs := 0
 	cpuOK := true
 	for _, r := range runs {
 		first += r.first
+		steadyMsgs += r.steadyMsgs
+		steadyWall += r.steadyWall
 		msgs += r.msgs
 		wall += r.wall
 		cent += r.cpu.centrifugo
@@ -373,6 +397,9 @@ func report(b *testing.B, runs []run) {
 	b.ReportMetric(float64(msgs)/wall.Seconds(), "msg/s")
 	if first > 0 {
 		b.ReportMetric(float64(first.Microseconds())/1e3/float64(len(runs)), "first-ms")
+	}
+	if steadyWall > 0 && steadyMsgs > 0 {
+		b.ReportMetric(float64(steadyMsgs)/steadyWall.Seconds(), "steady-msg/s")
 	}
 	if cpuOK {
 		b.ReportMetric(float64(cent.Nanoseconds())/1e3/float64(msgs), "cent-cpu-us/msg")

@@ -146,6 +146,15 @@ func perRound(a, b []float64, f func(x, y float64) float64) []float64 {
 	return out
 }
 
+// rate returns the msg/s of benchmark name per round: from Centrifugo's
+// first publication (steady-msg/s) where measured, else from the start.
+func (r *results) rate(name string) []float64 {
+	if v := r.series(name, "steady-msg/s"); len(v) > 0 {
+		return v
+	}
+	return r.series(name, "msg/s")
+}
+
 // cpuPerMsg returns, per round, the CPU time per message of Centrifugo,
 // its Redis server (if any) and this process together, in µs.
 func (r *results) cpuPerMsg(name string) []float64 {
@@ -217,8 +226,10 @@ func (r *results) print(w *writer) {
 		r.rounds(), or(cfg["gomaxprocs"], "?"))
 	w.printf("throughput runs: %s messages over %s channels, ~150-byte envelopes, no websocket subscriber;\n",
 		or(cfg["msgs"], "?"), or(cfg["channels"], "?"))
-	w.printf("measured until Centrifugo's channel streams hold them all. CPU µs/msg: Centrifugo / its Redis server /\n")
-	w.printf("this process (the NATS server, the bridge, the load generator); cores: all together, of %s.\n\n", or(cfg["gomaxprocs"], "?"))
+	w.printf("measured until Centrifugo's channel streams hold them all; for (c), (d) and (e) from Centrifugo's first\n")
+	w.printf("publication (w/ start: from the start, which for (e) includes the bridge's own start). CPU µs/msg (whole\n")
+	w.printf("run): Centrifugo / its Redis server / this process (the NATS server, the bridge, the load generator);\n")
+	w.printf("cores: all together, of %s.\n\n", or(cfg["gomaxprocs"], "?"))
 
 	type row struct {
 		label, name string
@@ -245,7 +256,7 @@ func (r *results) print(w *writer) {
 		row{"(d) bridge, core mode (BatchSize " + defBatch + ", default)", nameCore + defBatch, false},
 		row{"(e) bridge, JetStream mode (defaults)", nameJetStream, false},
 	)
-	w.printf("%-72s %9s %19s %6s %6s %6s %6s\n", "throughput, memory engine", "msg/s", "[min–max]", "cent", "redis", "proc", "cores")
+	w.printf("%-72s %9s %19s %6s %6s %6s %6s %9s\n", "throughput, memory engine", "msg/s", "[min–max]", "cent", "redis", "proc", "cores", "w/ start")
 	for _, row := range rows {
 		if row.optional && len(r.runs[row.name]) == 0 {
 			continue
@@ -267,16 +278,16 @@ func (r *results) print(w *writer) {
 		nameRedisCons + strconv.Itoa(consumerDefault), nameRedisCons + "1000", nameRedisJS})
 
 	w.printf("\n%-44s %7s %15s  %s\n", "ratio (of medians)", "value", "[per round]", "target")
-	a, b, c := r.series(nameEach, "msg/s"), r.series(nameBatch, "msg/s"), r.series(nameConsumer+strconv.Itoa(consumerDefault), "msg/s")
-	b2, c1000 := r.series(nameEndpoint, "msg/s"), r.series(nameConsumer+"1000", "msg/s")
-	d, e := r.series(nameCore+defBatch, "msg/s"), r.series(nameJetStream, "msg/s")
+	a, b, c := r.rate(nameEach), r.rate(nameBatch), r.rate(nameConsumer+strconv.Itoa(consumerDefault))
+	b2, c1000 := r.rate(nameEndpoint), r.rate(nameConsumer+"1000")
+	d, e := r.rate(nameCore+defBatch), r.rate(nameJetStream)
 	r.ratioRow(w, "(e)/(c) JetStream bridge vs consumer", e, c, 1.2)
 	if len(c1000) > 0 {
 		r.ratioRow(w, "(e)/(c) vs consumer, max_ack_pending 1000", e, c1000, 1.0)
 	}
-	if re, rc := r.series(nameRedisJS, "msg/s"), r.series(nameRedisCons+strconv.Itoa(consumerDefault), "msg/s"); len(re) > 0 || len(rc) > 0 {
+	if re, rc := r.rate(nameRedisJS), r.rate(nameRedisCons+strconv.Itoa(consumerDefault)); len(re) > 0 || len(rc) > 0 {
 		r.ratioRow(w, "Redis engine: (e)/(c)", re, rc, 2)
-		if rc1000 := r.series(nameRedisCons+"1000", "msg/s"); len(rc1000) > 0 {
+		if rc1000 := r.rate(nameRedisCons + "1000"); len(rc1000) > 0 {
 			r.ratioRow(w, "Redis engine: (e)/(c), max_ack_pending 1000", re, rc1000, 0)
 		}
 	}
@@ -308,7 +319,7 @@ func (r *results) printFirst(w *writer, names []string) {
 		}
 	}
 	if len(parts) > 0 {
-		w.printf("\nms from the start of a run to Centrifugo's first publication (included above):\n  %s\n", strings.Join(parts, ", "))
+		w.printf("\nms from the start of a run to Centrifugo's first publication (in w/ start, not in msg/s):\n  %s\n", strings.Join(parts, ", "))
 	}
 }
 
@@ -380,10 +391,14 @@ func or(s, def string) string {
 }
 
 func (r *results) throughputRow(w *writer, label, name string) {
-	s := summarize(r.series(name, "msg/s"))
+	s := summarize(r.rate(name))
 	if s.n == 0 {
 		w.printf("%-72s %9s\n", label, "missing")
 		return
+	}
+	start := ""
+	if len(r.series(name, "steady-msg/s")) > 0 {
+		start = fmt.Sprintf("%.0f", summarize(r.series(name, "msg/s")).med)
 	}
 	cent := summarize(r.series(name, "cent-cpu-us/msg"))
 	proc := summarize(r.series(name, "proc-cpu-us/msg"))
@@ -392,7 +407,7 @@ func (r *results) throughputRow(w *writer, label, name string) {
 		redis = fmt.Sprintf("%.1f", rs.med)
 	}
 	cores := summarize(r.coresBusy(name))
-	w.printf("%-72s %9.0f %19s %6.1f %6s %6.1f %6.2f\n", label, s.med, fmt.Sprintf("[%.0f–%.0f]", s.lo, s.hi), cent.med, redis, proc.med, cores.med)
+	w.printf("%-72s %9.0f %19s %6.1f %6s %6.1f %6.2f %9s\n", label, s.med, fmt.Sprintf("[%.0f–%.0f]", s.lo, s.hi), cent.med, redis, proc.med, cores.med, start)
 }
 
 func (r *results) ratioRow(w *writer, label string, num, den []float64, target float64) {
@@ -426,7 +441,7 @@ func (r *results) printSweep(w *writer, ceiling []float64, defBatch string) {
 		if v, ok := strings.CutPrefix(name, nameCore); ok {
 			size, err := strconv.Atoi(v)
 			if err == nil {
-				sweep = append(sweep, entry{size, name, summarize(r.series(name, "msg/s"))})
+				sweep = append(sweep, entry{size, name, summarize(r.rate(name))})
 			}
 		}
 	}
@@ -448,7 +463,7 @@ func (r *results) printSweep(w *writer, ceiling []float64, defBatch string) {
 	for round := range r.rounds() {
 		top, topSize := -1.0, 0
 		for _, e := range sweep {
-			if v := r.series(e.name, "msg/s"); round < len(v) && v[round] > top {
+			if v := r.rate(e.name); round < len(v) && v[round] > top {
 				top, topSize = v[round], e.size
 			}
 		}

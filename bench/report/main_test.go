@@ -13,7 +13,7 @@ BenchmarkPublishBatch-2  	       1	        12.00 cent-cpu-us/msg	     60000 msg/
 BenchmarkCentrifugoConsumer/max_ack_pending=100-2 	1	12.00 cent-cpu-us/msg	50000 msg/s	10.00 proc-cpu-us/msg
 BenchmarkBridgeCore/batch=100-2 	1	15.00 cent-cpu-us/msg	40000 msg/s	20.00 proc-cpu-us/msg
 BenchmarkBridgeCore/batch=500-2 	1	13.00 cent-cpu-us/msg	45000 msg/s	17.00 proc-cpu-us/msg
-BenchmarkBridgeJetStream-2 	1	15.00 cent-cpu-us/msg	30000 msg/s	25.00 proc-cpu-us/msg	12.00 first-ms
+BenchmarkBridgeJetStream-2 	1	15.00 cent-cpu-us/msg	30000 msg/s	25.00 proc-cpu-us/msg	12.00 first-ms	40000 steady-msg/s
 BenchmarkPublishBatchEndpoint-2 	1	9.000 cent-cpu-us/msg	90000 msg/s	3.000 proc-cpu-us/msg
 BenchmarkRedisEngine/consumer/max_ack_pending=100-2 	1	40.00 cent-cpu-us/msg	10000 msg/s	10.00 proc-cpu-us/msg	30.00 redis-cpu-us/msg
 BenchmarkRedisEngine/bridge-jetstream-2 	1	30.00 cent-cpu-us/msg	25000 msg/s	20.00 proc-cpu-us/msg	10.00 redis-cpu-us/msg
@@ -59,6 +59,7 @@ func TestRun(t *testing.T) {
 		"added by the bridge, core:      p99 +0.000 ms",
 		"peak RSS 45.0 MB [45.0–45.0]  target < 100 MB: met",
 		"BridgeJetStream 12",
+		"(e)/(c) JetStream bridge vs consumer            0.80",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
