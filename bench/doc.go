@@ -11,6 +11,9 @@
 //     with its default max_ack_pending (100) and 1000;
 //   - (d) the bridge in core mode, with a BatchSize sweep;
 //   - (e) the bridge in JetStream mode draining the INSTANT stream;
+//   - (e) with 1, 2 and 3 workers (BenchmarkScaleOut), and the time from
+//     a worker's SIGKILL to its successor's first relayed envelope,
+//     median of 5 (BenchmarkTakeover, `instant bridge` processes);
 //   - (c) and (e) again with Centrifugo on its Redis engine, against a
 //     redis-server of their own on loopback (skipped when redis-server is
 //     not installed; `make packages` installs it), its CPU time counted;
@@ -32,7 +35,7 @@
 // once. Flags of the test binary (after -args with go test): -msgs,
 // -channels, -latency-msgs, -latency-rate, -batch-sizes,
 // -consumer-max-ack-pending, -outage, -outage-msgs, -instant-bin (the
-// binary the outage run starts; default bin/instant) and -window-profile
+// binary the outage and takeover runs start; default bin/instant) and -window-profile
 // DIR (a CPU profile of this process over each measured throughput
 // window).
 package bench

@@ -36,6 +36,8 @@ const (
 	nameRedisCons = "BenchmarkRedisEngine/consumer/max_ack_pending="
 	nameRedisJS   = "BenchmarkRedisEngine/bridge-jetstream"
 	nameOutage    = "BenchmarkOutageRSS"
+	nameScaleOut  = "BenchmarkScaleOut/workers="
+	nameTakeover  = "BenchmarkTakeover"
 	nameLatency   = "BenchmarkLatency/"
 	// consumerDefault is Centrifugo's default max_ack_pending.
 	consumerDefault = 100
@@ -303,6 +305,7 @@ func (r *results) print(w *writer) {
 	}
 
 	r.printSweep(w, b2, defBatch)
+	r.printScaleOut(w)
 	r.printLatency(w)
 	r.printOutage(w)
 	r.printGetToken(w)
@@ -351,6 +354,29 @@ func (r *results) cpuRow(w *writer, label, num, den string) {
 		verdict = "NOT met"
 	}
 	w.printf("  %-42s %7.2f %15s  ≤ 1: %s (%.1f vs %.1f µs/msg)\n", label, ratio, fmt.Sprintf("[%.2f–%.2f]", pr.lo, pr.hi), verdict, sn.med, sd.med)
+}
+
+// printScaleOut prints the JetStream bridge's throughput by number of
+// workers and the takeover time after a SIGKILL.
+func (r *results) printScaleOut(w *writer) {
+	if !r.has(nameScaleOut, nameTakeover) {
+		return
+	}
+	w.printf("\n%-72s\n", "bridge workers, JetStream mode (defaults, in this process; with 2 cores expect flat or falling)")
+	for _, n := range []string{"1", "2", "3"} {
+		if len(r.runs[nameScaleOut+n]) > 0 {
+			r.throughputRow(w, "  "+n+" worker(s)", nameScaleOut+n)
+		}
+	}
+	if t := summarize(r.series(nameTakeover, "takeover-ms")); t.n > 0 {
+		worst := summarize(r.series(nameTakeover, "takeover-max-ms"))
+		verdict := "met"
+		if worst.hi >= 10000 {
+			verdict = "NOT met"
+		}
+		w.printf("  takeover after a SIGKILL (median of 5 per round): %.0f ms [%.0f–%.0f], slowest %.0f ms; target < 10 s: %s\n",
+			t.med, t.lo, t.hi, worst.hi, verdict)
+	}
 }
 
 // printOutage prints the bridge's memory during a Centrifugo outage.
