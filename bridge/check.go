@@ -28,6 +28,7 @@ func (b *Bridge) admit(ctx context.Context, it *item, prefix string) {
 // publication id and fills it.pub.
 func (b *Bridge) check(it *item, prefix string) error {
 	if n := headerSize(it.header); n > b.cfg.MaxPayload {
+		it.header = nil // not on the dead letter either: JetStream would refuse to store it
 		return fmt.Errorf("%w: headers of %d bytes, limit %d", instant.ErrTooLarge, n, b.cfg.MaxPayload)
 	}
 	env, err := instant.ParseEnvelope(subjectChannel(it.subject, prefix), it.body, b.cfg.MaxPayload)

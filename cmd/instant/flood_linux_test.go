@@ -114,4 +114,16 @@ func TestFloodOfAmplifiableEnvelopes(t *testing.T) {
 			t.Errorf("dead letter with code %q, want too_large", code)
 		}
 	}
+	// Stored, too: without the header JetStream would refuse.
+	deadStream, err := js.Stream(t.Context(), "INSTANT_DEAD")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := deadStream.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != huge {
+		t.Errorf("INSTANT_DEAD holds %d dead letters, want %d", info.State.Msgs, huge)
+	}
 }
