@@ -146,9 +146,11 @@ func TestCentrifugoTimeoutAfterApplied(t *testing.T) {
 		t.Fatal(err)
 	}
 	release := make(chan struct{})
+	applied := make(chan struct{}, 1)
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	proxy.ModifyResponse = func(*http.Response) error {
-		<-release // hold Centrifugo's answer until the client gave up
+		applied <- struct{}{} // Centrifugo answered: it applied the batch
+		<-release             // hold the answer until the client gave up
 		return errors.New("answer lost")
 	}
 	proxy.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, _ error) { w.WriteHeader(http.StatusBadGateway) }
@@ -161,6 +163,11 @@ func TestCentrifugoTimeoutAfterApplied(t *testing.T) {
 	_, err = lossy.Publish(t.Context(), pubs)
 	if err == nil || !centrifugo.Temporary(err) {
 		t.Fatalf("Publish through the lossy proxy: got %v, want a temporary error", err)
+	}
+	select {
+	case <-applied:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Centrifugo did not answer the first request")
 	}
 	c := centrifugo.New(centrifugo.Config{URL: cent.APIURL, Key: cent.APIKey})
 	results, err := c.Publish(t.Context(), pubs)
