@@ -187,7 +187,7 @@ func (s *Server) adminCaller(w http.ResponseWriter, r *http.Request, need role, 
 		return c, false
 	}
 	if !need.allows(c.id) {
-		s.log.Info("admin: refused", zap.String("user", c.id.Username), zap.String("path", r.URL.Path))
+		s.log.Debug("admin: refused", zap.String("user", c.id.Username), zap.String("path", r.URL.Path))
 		w.WriteHeader(http.StatusForbidden)
 		return c, false
 	}

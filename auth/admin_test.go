@@ -170,7 +170,7 @@ func TestAdminRoles(t *testing.T) {
 	f := newAdminFixture(t)
 	alice, sam := f.login("alice"), f.login("sam")
 	staffJWT := signIdentity(t, jwt.SigningMethodHS256, identityKey, jwt.MapClaims{
-		"sub": "ext", "staff": true, "exp": time.Now().Add(time.Hour).Unix()})
+		"sub": "ext", "staff": true, "exp": f.clock.Now().Add(10 * time.Minute).Unix()})
 	for _, e := range adminEndpoints {
 		t.Run(e.method+" "+e.path, func(t *testing.T) {
 			f.t = t
