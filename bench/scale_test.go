@@ -75,9 +75,9 @@ func benchScaleOut(b *testing.B, workers int) {
 		if err := s.nc.Flush(); err != nil {
 			b.Fatal(err)
 		}
-		_, t1 := s.waitAcceptedFrom(b, uint64(seq), uint64(seq+n))
+		p := s.waitAcceptedFrom(b, uint64(seq), uint64(seq+n))
 		prof()
-		runs = append(runs, run{msgs: n, wall: t1.Sub(t0), cpu: s.proc.sample().since(c0)})
+		runs = append(runs, measured(n, t0, p, s.proc.sample().since(c0)))
 		seq += n
 	}
 	s.checkOrder(b, seq)
