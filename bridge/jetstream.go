@@ -31,15 +31,15 @@ func (b *Bridge) startJetStream(ctx, relayCtx context.Context) (func(context.Con
 	if err != nil {
 		return nil, err
 	}
-	kv, err := b.js.CreateOrUpdateKeyValue(ctx, leaseBucketConfig(b.cfg.LeaseBucket, b.cfg.LeaseTTL))
+	kv, ttl, err := b.leaseBucket(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("bridge: lease bucket %s: %w", b.cfg.LeaseBucket, err)
+		return nil, err
 	}
 	lay := newLayout(b.cfg)
-	c := newCoordinator(b.cfg.WorkerID, kvStore{kv}, lay, b.cfg.LeaseTTL, b.log.Named("partitions"), b.metrics,
+	c := newCoordinator(b.cfg.WorkerID, kvStore{kv}, lay, ttl, b.log.Named("partitions"), b.metrics,
 		func(runCtx context.Context, l *lease) { b.runPartition(runCtx, relayCtx, stream, lay, l) })
 	b.log.Info("joining the workers", zap.String("worker", b.cfg.WorkerID), zap.Int("partitions", b.cfg.Partitions),
-		zap.String("lease_bucket", b.cfg.LeaseBucket), zap.Duration("lease_ttl", b.cfg.LeaseTTL))
+		zap.String("lease_bucket", b.cfg.LeaseBucket), zap.Duration("lease_ttl", ttl))
 	stopCtx, cancelStop := context.WithCancel(context.WithoutCancel(ctx))
 	stopped := make(chan struct{})
 	go func() {
@@ -53,6 +53,36 @@ func (b *Bridge) startJetStream(ctx, relayCtx context.Context) (func(context.Con
 		<-stopped
 		cancelStop()
 	}, nil
+}
+
+// leaseBucket opens the lease bucket, creating it with Config.LeaseTTL if
+// missing, and returns it with its TTL. An existing bucket keeps its
+// settings (replicas, TTL): its TTL, which the server applies, is the
+// lease TTL every worker uses.
+func (b *Bridge) leaseBucket(ctx context.Context) (jetstream.KeyValue, time.Duration, error) {
+	kv, err := b.js.KeyValue(ctx, b.cfg.LeaseBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = b.js.CreateKeyValue(ctx, leaseBucketConfig(b.cfg.LeaseBucket, b.cfg.LeaseTTL))
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = b.js.KeyValue(ctx, b.cfg.LeaseBucket)
+		}
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("bridge: lease bucket %s: %w", b.cfg.LeaseBucket, err)
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("bridge: lease bucket %s: %w", b.cfg.LeaseBucket, err)
+	}
+	ttl := st.TTL()
+	if ttl < 2*minRelayWindow {
+		return nil, 0, fmt.Errorf("bridge: lease bucket %s: its TTL %s is shorter than %s (delete the bucket; the workers recreate it)", b.cfg.LeaseBucket, ttl, 2*minRelayWindow)
+	}
+	if ttl != b.cfg.LeaseTTL {
+		b.log.Warn("the lease bucket's TTL differs from LeaseTTL (INSTANT_LEASE_TTL); using the bucket's",
+			zap.Duration("bucket_ttl", ttl), zap.Duration("lease_ttl", b.cfg.LeaseTTL))
+	}
+	return kv, ttl, nil
 }
 
 // ensureJetStream creates the stream (partitioned by channel) and the
