@@ -26,14 +26,14 @@ import (
 // its revocation loop in g.
 func serveAuth(ctx context.Context, g *errgroup.Group, s settings, static *registry.View, nc *natsConn, log *zap.Logger, demo http.Handler) error {
 	deps := auth.Deps{Log: log.Named("auth")}
-	console, err := web.Console(web.ConsoleConfig{WebsocketURL: s.WebsocketURL})
+	console, err := web.Console(web.ConsoleConfig{WebsocketURL: s.websocketURL()})
 	if err != nil {
 		return usagef("INSTANT_WEBSOCKET_URL: %v", err)
 	}
 	relay := centrifugo.New(centrifugo.Config{URL: s.apiURL(), Key: s.APIKey})
 	admin := &auth.Admin{Stats: relay}
-	if s.BridgeMetricsURL != "" {
-		admin.Traffic = &auth.BridgeMetrics{URL: s.BridgeMetricsURL}
+	if u := s.bridgeMetricsURL(); u != "" {
+		admin.Traffic = &auth.BridgeMetrics{URL: u}
 	}
 	if static != nil {
 		deps.Channels = static

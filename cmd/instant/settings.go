@@ -89,9 +89,27 @@ func loadSettings(lookup func(string) (string, bool)) (settings, error) {
 		r.err = usagef("CENTRIFUGO_HOST: %q is not an http(s) URL such as http://localhost", host)
 	}
 	s.CentrifugoURL = fmt.Sprintf("%s:%d", strings.TrimRight(host, "/"), port)
-	s.BridgeMetricsURL = r.str("INSTANT_BRIDGE_METRICS_URL", localMetricsURL(s.MetricsAddr))
-	s.WebsocketURL = r.str("INSTANT_WEBSOCKET_URL", "ws"+strings.TrimPrefix(s.CentrifugoURL, "http")+"/connection/websocket")
+	s.BridgeMetricsURL = r.str("INSTANT_BRIDGE_METRICS_URL", "")
+	s.WebsocketURL = r.str("INSTANT_WEBSOCKET_URL", "")
 	return s, r.err
+}
+
+// bridgeMetricsURL returns INSTANT_BRIDGE_METRICS_URL, or else the
+// /metrics of a bridge on this machine at MetricsAddr ("" when empty).
+func (s settings) bridgeMetricsURL() string {
+	if s.BridgeMetricsURL != "" {
+		return s.BridgeMetricsURL
+	}
+	return localMetricsURL(s.MetricsAddr)
+}
+
+// websocketURL returns INSTANT_WEBSOCKET_URL, or else Centrifugo's
+// websocket endpoint on the host and port of its API.
+func (s settings) websocketURL() string {
+	if s.WebsocketURL != "" {
+		return s.WebsocketURL
+	}
+	return "ws" + strings.TrimPrefix(s.CentrifugoURL, "http") + "/connection/websocket"
 }
 
 // localMetricsURL returns the /metrics URL of a bridge listening on addr
