@@ -224,11 +224,15 @@ func (b *Bridge) runPartition(ctx, relayCtx context.Context, stream jetstream.St
 		defer close(msgs)
 		for {
 			m, err := iter.Next()
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return
-			}
-			if err != nil {
+			switch {
+			case errors.Is(err, jetstream.ErrMsgIteratorClosed), errors.Is(err, jetstream.ErrConsumerDeleted),
+				errors.Is(err, jetstream.ErrConsumerNotFound):
+				return // the runner ends: someone else took the partition
+			case err != nil:
 				log.Debug("pulling from the partition", zap.Error(err))
+				if !sleep(ctx, 100*time.Millisecond) {
+					return
+				}
 				continue
 			}
 			msgs <- m

@@ -298,6 +298,26 @@ func assertSequence(t *testing.T, what string, pubs []stacktest.Received, n int)
 	}
 }
 
+// status runs `instant bridge status --json`.
+func (s *scaleStack) status(t *testing.T) bridge.Status {
+	t.Helper()
+	bin, _ := instantBinary()
+	cmd := exec.Command(bin, "bridge", "status", "--json")
+	cmd.Env = s.env
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("instant bridge status: %v", err)
+	}
+	var st bridge.Status
+	if err := json.Unmarshal(out, &st); err != nil {
+		t.Fatalf("instant bridge status printed %s: %v", out, err)
+	}
+	if st.Partitions != bridge.DefaultPartitions || len(st.Assignment) != bridge.DefaultPartitions+1 {
+		t.Errorf("instant bridge status: %d partitions, %d assigned; want %d and %d", st.Partitions, len(st.Assignment), bridge.DefaultPartitions, bridge.DefaultPartitions+1)
+	}
+	return st
+}
+
 // relayed returns what each worker relayed since the counts in before.
 func relayed(t *testing.T, before map[*proc]float64, ws ...*proc) map[*proc]float64 {
 	t.Helper()
@@ -337,6 +357,16 @@ func TestScaleOut(t *testing.T) {
 		}
 		return sum == bridge.DefaultPartitions+1
 	})
+
+	st := s.status(t)
+	if len(st.Workers) != 3 {
+		t.Errorf("instant bridge status lists %d workers, want 3: %+v", len(st.Workers), st.Workers)
+	}
+	for _, p := range st.Assignment {
+		if p.Owner == "" {
+			t.Errorf("instant bridge status: partition %s has no owner", p.Partition)
+		}
+	}
 
 	t.Log("three workers")
 	s.burst(t, 3400, 3000, -1, nil)
@@ -378,12 +408,14 @@ func TestScaleOut(t *testing.T) {
 
 	t.Log("SIGSTOP")
 	var stopped time.Time
+	took := c.mustMetric(t, "instant_bridge_partition_takeovers_total")
 	s.burst(t, 1700, 1000, 500, func() { c.signal(t, syscall.SIGSTOP); stopped = time.Now() })
 	s.check(t, "while a worker is stopped")
 	t.Logf("all relayed %s after the SIGSTOP", time.Since(stopped).Round(time.Millisecond))
 	before := c.requests.Load()
 	c.signal(t, syscall.SIGCONT)
-	waitFor(t, func() bool { v, err := c.metric("instant_bridge_partitions_owned"); return err == nil && v > 0 })
+	// It rejoins and takes partitions again (handed over by d).
+	waitFor(t, func() bool { v, err := c.metric("instant_bridge_partition_takeovers_total"); return err == nil && v > took })
 	if n := c.requests.Load() - before; n != 0 {
 		t.Errorf("the worker sent %d requests to Centrifugo after it resumed, want none (its leases ran out)", n)
 	}
@@ -393,5 +425,7 @@ func TestScaleOut(t *testing.T) {
 	resumed := relayed(t, nil, c)
 	s.burst(t, 680, 2000, -1, nil)
 	s.check(t, "after the stopped worker resumed")
-	t.Logf("the resumed worker relayed %v of the last burst", relayed(t, resumed, c)[c])
+	if n := relayed(t, resumed, c)[c]; n == 0 {
+		t.Error("the resumed worker relayed nothing of the last burst")
+	}
 }
