@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -333,4 +334,46 @@ func TestConsole(t *testing.T) {
 	}
 	alice.do("open the console", chromedp.Navigate(s.url+web.ConsolePrefix))
 	alice.waitText("#notice", "may not use the console")
+}
+
+// serve answers one request of h.
+func serve(h http.Handler, method, path string) *http.Response {
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(method, path, nil))
+	return w.Result()
+}
+
+func TestConsoleHandler(t *testing.T) {
+	if _, err := web.Console(web.ConsoleConfig{WebsocketURL: "http://x/connection/websocket"}); err == nil {
+		t.Error("Console accepted an http:// websocket URL")
+	}
+	h, err := web.Console(web.ConsoleConfig{WebsocketURL: "wss://rt.example/connection/websocket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := serve(h, "GET", web.ConsolePrefix)
+	csp := page.Header.Get("Content-Security-Policy")
+	for _, want := range []string{"default-src 'none'", "script-src 'self';", "style-src 'self';", "connect-src 'self' wss://rt.example;", "frame-ancestors 'none'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("CSP %q lacks %q", csp, want)
+		}
+	}
+	raw, _ := io.ReadAll(page.Body)
+	if got := string(raw); !strings.Contains(got, `content="wss://rt.example/connection/websocket"`) || strings.Contains(got, "<script>") || strings.Contains(got, "style=") {
+		t.Errorf("page: inline script or style, or no websocket URL:\n%s", got)
+	}
+	for path, ctype := range map[string]string{"console.js": "text/javascript; charset=utf-8", "console.css": "text/css; charset=utf-8"} {
+		resp := serve(h, "GET", web.ConsolePrefix+path)
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != ctype {
+			t.Errorf("%s: %d %q", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+	}
+	for _, path := range []string{web.ConsolePrefix + "index.html", web.ConsolePrefix + "../web.go", web.ConsolePrefix + "MANIFEST"} {
+		if resp := serve(h, "GET", path); resp.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: %d, want 404", path, resp.StatusCode)
+		}
+	}
+	if resp := serve(h, "POST", web.ConsolePrefix); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("POST: %d, want 405", resp.StatusCode)
+	}
 }
