@@ -26,7 +26,7 @@ import (
 // its revocation loop in g.
 func serveAuth(ctx context.Context, g *errgroup.Group, s settings, static *registry.View, nc *natsConn, log *zap.Logger, demo http.Handler) error {
 	deps := auth.Deps{Log: log.Named("auth")}
-	console, err := web.Console(web.ConsoleConfig{WebsocketURL: s.websocketURL()})
+	console, err := web.Console(web.ConsoleConfig{WebsocketURL: s.WebsocketURL})
 	if err != nil {
 		return usagef("INSTANT_WEBSOCKET_URL: %v", err)
 	}

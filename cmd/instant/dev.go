@@ -135,7 +135,8 @@ func startDevParts(ctx context.Context, g *errgroup.Group, s settings, ports dev
 	if err := waitHealthy(ctx, s.CentrifugoURL+"/health", child); err != nil {
 		return err
 	}
-	demo, err := web.Demo(web.DemoConfig{WebsocketURL: fmt.Sprintf("ws://127.0.0.1:%d/connection/websocket", ports.Centrifugo)})
+	s.WebsocketURL = fmt.Sprintf("ws://127.0.0.1:%d/connection/websocket", ports.Centrifugo)
+	demo, err := web.Demo(web.DemoConfig{WebsocketURL: s.WebsocketURL})
 	if err != nil {
 		return err
 	}

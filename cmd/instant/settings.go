@@ -103,15 +103,6 @@ func (s settings) bridgeMetricsURL() string {
 	return localMetricsURL(s.MetricsAddr)
 }
 
-// websocketURL returns INSTANT_WEBSOCKET_URL, or else Centrifugo's
-// websocket endpoint on the host and port of its API.
-func (s settings) websocketURL() string {
-	if s.WebsocketURL != "" {
-		return s.WebsocketURL
-	}
-	return "ws" + strings.TrimPrefix(s.CentrifugoURL, "http") + "/connection/websocket"
-}
-
 // localMetricsURL returns the /metrics URL of a bridge listening on addr
 // on this machine (INSTANT_METRICS_ADDR), or "" for an empty or
 // malformed addr.
