@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -100,6 +101,12 @@ type Config struct {
 	// set by a trusted reverse proxy ("X-Real-IP", or "X-Forwarded-For",
 	// whose last address is used). Empty: the connection's address.
 	ClientIPHeader string
+	// TrustedProxies are the peers whose ClientIPHeader is believed
+	// (INSTANT_TRUSTED_PROXIES): a request from any other address is
+	// counted by its connection's address, so a client reaching auth
+	// directly cannot forge the header. Empty: every peer (set it
+	// wherever auth is reachable other than through the proxy).
+	TrustedProxies []netip.Prefix
 	// AddressLimit bounds login attempts per client address; every attempt
 	// counts. Defaults to DefaultAddressLimit.
 	AddressLimit Limit

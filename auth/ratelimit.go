@@ -4,6 +4,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -190,7 +191,11 @@ func retryAfter(d time.Duration) int {
 // header the Config names (the last address of a list), else the
 // connection's IP.
 func (s *Server) clientAddress(r *http.Request) string {
-	if h := s.cfg.ClientIPHeader; h != "" {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	if h := s.cfg.ClientIPHeader; h != "" && s.trustedProxy(host) {
 		if v := r.Header.Values(h); len(v) > 0 {
 			last := v[len(v)-1]
 			if i := strings.LastIndexByte(last, ','); i >= 0 {
@@ -201,9 +206,24 @@ func (s *Server) clientAddress(r *http.Request) string {
 			}
 		}
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
 	return host
+}
+
+// trustedProxy reports whether the peer at host may set ClientIPHeader:
+// every peer when TrustedProxies is empty.
+func (s *Server) trustedProxy(host string) bool {
+	if len(s.cfg.TrustedProxies) == 0 {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range s.cfg.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }

@@ -86,6 +86,19 @@ type Config struct {
 	// ShutdownTimeout bounds the flush on shutdown; what is still held then
 	// is handed back to JetStream. Defaults to 10s.
 	ShutdownTimeout time.Duration
+	// Replicas is the replica count of the streams when the bridge
+	// creates them (INSTANT_REPLICAS): 3 on a 3-node cluster, so one node
+	// can be down without loss. An existing stream keeps its own, with a
+	// warning when it has fewer. Defaults to 1.
+	Replicas int
+	// StreamMaxBytes and StreamMaxAge bound the stream Stream when the
+	// bridge creates it (INSTANT_STREAM_MAX_BYTES, INSTANT_STREAM_MAX_AGE).
+	// A full stream refuses new envelopes (discard policy new): a producer
+	// waiting for JetStream's ack gets an error and can retry, nothing
+	// stored is dropped; an envelope older than StreamMaxAge is removed
+	// unrelayed. Default to 1 GiB and 24h.
+	StreamMaxBytes int64
+	StreamMaxAge   time.Duration
 }
 
 // DefaultBatchSize is the default BatchSize, chosen by benchmark (see the
@@ -120,9 +133,18 @@ func (c *Config) setDefaults() {
 	setDefault(&c.RetryMin, 100*time.Millisecond)
 	setDefault(&c.RetryMax, 5*time.Second)
 	setDefault(&c.ShutdownTimeout, 10*time.Second)
+	setDefault(&c.Replicas, 1)
+	setDefault(&c.StreamMaxBytes, DefaultStreamMaxBytes)
+	setDefault(&c.StreamMaxAge, DefaultStreamMaxAge)
 }
 
-func setDefault[T int | time.Duration](v *T, d T) {
+// The defaults of StreamMaxBytes and StreamMaxAge.
+const (
+	DefaultStreamMaxBytes = 1 << 30
+	DefaultStreamMaxAge   = 24 * time.Hour
+)
+
+func setDefault[T int | int64 | time.Duration](v *T, d T) {
 	if *v == 0 {
 		*v = d
 	}
@@ -167,6 +189,12 @@ func (c *Config) Validate() error {
 	}
 	if !validToken(c.Group) {
 		errs = append(errs, fmt.Errorf("field Group: %q may hold only letters, digits, - and _", c.Group))
+	}
+	if c.Replicas < 0 || c.Replicas > 5 {
+		errs = append(errs, fmt.Errorf("field Replicas: %d is not between 1 and 5", c.Replicas))
+	}
+	if c.StreamMaxBytes < 0 || c.StreamMaxAge < 0 {
+		errs = append(errs, fmt.Errorf("fields StreamMaxBytes and StreamMaxAge must not be negative (%d, %s)", c.StreamMaxBytes, c.StreamMaxAge))
 	}
 	if c.RetryMin > c.RetryMax {
 		errs = append(errs, fmt.Errorf("field RetryMin %s exceeds RetryMax %s", c.RetryMin, c.RetryMax))

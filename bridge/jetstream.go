@@ -62,7 +62,9 @@ func (b *Bridge) startJetStream(ctx, relayCtx context.Context) (func(context.Con
 func (b *Bridge) leaseBucket(ctx context.Context) (jetstream.KeyValue, time.Duration, error) {
 	kv, err := b.js.KeyValue(ctx, b.cfg.LeaseBucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		kv, err = b.js.CreateKeyValue(ctx, leaseBucketConfig(b.cfg.LeaseBucket, b.cfg.LeaseTTL))
+		cfg := leaseBucketConfig(b.cfg.LeaseBucket, b.cfg.LeaseTTL)
+		cfg.Replicas = b.cfg.Replicas
+		kv, err = b.js.CreateKeyValue(ctx, cfg)
 		if errors.Is(err, jetstream.ErrBucketExists) {
 			kv, err = b.js.KeyValue(ctx, b.cfg.LeaseBucket)
 		}
@@ -92,7 +94,13 @@ func (b *Bridge) leaseBucket(ctx context.Context) (jetstream.KeyValue, time.Dura
 // number of partitions is refused with ErrPartitionsChanged.
 func (b *Bridge) ensureJetStream(ctx context.Context) (jetstream.Stream, error) {
 	lay := newLayout(b.cfg)
-	stream, err := ensureStream(ctx, b.js, lay.streamConfig())
+	cfg := lay.streamConfig()
+	cfg.Replicas = b.cfg.Replicas
+	cfg.MaxBytes, cfg.MaxAge = b.cfg.StreamMaxBytes, b.cfg.StreamMaxAge
+	// Full: refuse new envelopes (producers see the error) rather than drop
+	// stored ones.
+	cfg.Discard = jetstream.DiscardNew
+	stream, err := ensureStream(ctx, b.js, cfg, b.log)
 	if err != nil {
 		return nil, err
 	}
@@ -119,7 +127,8 @@ func (b *Bridge) ensureJetStream(ctx context.Context) (jetstream.Stream, error) 
 		Storage:     jetstream.FileStorage,
 		MaxAge:      7 * 24 * time.Hour,
 		MaxBytes:    1 << 30,
-	}); err != nil {
+		Replicas:    b.cfg.Replicas,
+	}, b.log); err != nil {
 		return nil, err
 	}
 	return stream, nil
@@ -143,8 +152,9 @@ func (b *Bridge) partitionStream(ctx context.Context, cfg jetstream.StreamConfig
 }
 
 // ensureStream creates the stream unless it exists; an existing stream
-// keeps the operator's settings.
-func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+// keeps the operator's settings, with a warning when it has fewer
+// replicas than cfg asks for.
+func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig, log *zap.Logger) (jetstream.Stream, error) {
 	s, err := js.Stream(ctx, cfg.Name)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		s, err = js.CreateStream(ctx, cfg)
@@ -154,6 +164,10 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 	}
 	if err != nil {
 		return nil, fmt.Errorf("bridge: stream %s: %w", cfg.Name, err)
+	}
+	if r := s.CachedInfo().Config.Replicas; r < cfg.Replicas {
+		log.Warn("the stream has fewer replicas than INSTANT_REPLICAS; raise them with `nats stream edit --replicas`",
+			zap.String("stream", cfg.Name), zap.Int("replicas", r), zap.Int("want", cfg.Replicas))
 	}
 	return s, nil
 }

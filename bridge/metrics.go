@@ -19,6 +19,11 @@ type Metrics struct {
 	PartitionLag    *prometheus.GaugeVec // envelopes not yet acked, by partition held
 	Takeovers       prometheus.Counter   // partition leases taken
 	Fenced          prometheus.Counter   // batches not relayed because the lease ran out
+
+	// Of the stream (JetStream mode), read by WatchStream.
+	Backlog        prometheus.Gauge // envelopes stored, not yet relayed and acked
+	StreamBytes    prometheus.Gauge
+	StreamMaxBytes prometheus.Gauge // -1: no limit
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: not
@@ -54,10 +59,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "partition_takeovers_total", Help: "Partition leases this worker took."}),
 		Fenced: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "fenced_total", Help: "Batches not relayed because the partition's lease ran out or was lost."}),
+		Backlog: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "backlog_messages", Help: "Envelopes in the stream INSTANT waiting to be relayed and acked, every partition (JetStream mode)."}),
+		StreamBytes: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "stream_bytes", Help: "Bytes the stream INSTANT holds (JetStream mode)."}),
+		StreamMaxBytes: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "stream_max_bytes", Help: "The stream INSTANT's byte limit, -1 for none; once reached, publications are refused."}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Received, m.Relayed, m.Rejected, m.Retries, m.Dropped, m.BatchSize, m.Latency, m.InFlight,
-			m.PartitionsOwned, m.PartitionOwned, m.PartitionLag, m.Takeovers, m.Fenced)
+			m.PartitionsOwned, m.PartitionOwned, m.PartitionLag, m.Takeovers, m.Fenced,
+			m.Backlog, m.StreamBytes, m.StreamMaxBytes)
 	}
 	return m
 }

@@ -40,25 +40,43 @@ type Store struct {
 	kv jetstream.KeyValue
 }
 
+// Option tunes Open.
+type Option func(*jetstream.KeyValueConfig)
+
+// WithReplicas sets the replica count of the bucket when Open creates it
+// (INSTANT_REPLICAS): 3 on a 3-node cluster. Defaults to 1.
+func WithReplicas(n int) Option {
+	return func(c *jetstream.KeyValueConfig) { c.Replicas = n }
+}
+
+// History is the number of values kept per key when Open creates the
+// bucket: the current one and earlier ones, to recover from a bad edit
+// (`nats kv history`, then put the good value back).
+const History = 10
+
 // Open returns the registry kept in the KV bucket named bucket
-// (DefaultBucket when empty), creating the bucket (history 1, file
-// storage) if it does not exist. An existing bucket is used as it is.
+// (DefaultBucket when empty), creating the bucket (History values per
+// key, file storage, opts) if it does not exist. An existing bucket is used as it is.
 // Errors wrap those of package jetstream, e.g.
 // jetstream.ErrJetStreamNotEnabled when the server has no JetStream (use
 // LoadFile and Static there).
-func Open(ctx context.Context, js jetstream.JetStream, bucket string) (*Store, error) {
+func Open(ctx context.Context, js jetstream.JetStream, bucket string, opts ...Option) (*Store, error) {
 	if js == nil {
 		return nil, errors.New("registry: nil JetStream")
 	}
 	if bucket == "" {
 		bucket = DefaultBucket
 	}
-	kv, err := kvview.OpenBucket(ctx, js, jetstream.KeyValueConfig{
+	cfg := jetstream.KeyValueConfig{
 		Bucket:      bucket,
 		Description: "instant channel registry",
-		History:     1,
+		History:     History,
 		Storage:     jetstream.FileStorage,
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	kv, err := kvview.OpenBucket(ctx, js, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("registry: open bucket %q: %w", bucket, err)
 	}

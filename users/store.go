@@ -40,9 +40,10 @@ const maxConflicts = 64
 // concurrent use. It does not own the NATS connection: the caller closes
 // it after the last use of the Store and of the Views it returned.
 type Store struct {
-	kv    jetstream.KeyValue
-	cost  int
-	dummy []byte // hash of a random password, compared for unknown users
+	kv       jetstream.KeyValue
+	cost     int
+	replicas int
+	dummy    []byte // hash of a random password, compared for unknown users
 }
 
 // Option tunes Open.
@@ -53,9 +54,15 @@ type Option func(*Store)
 // Existing hashes keep the cost they were made with.
 func WithCost(cost int) Option { return func(s *Store) { s.cost = cost } }
 
+// WithReplicas sets the replica count of the bucket when Open creates it
+// (INSTANT_REPLICAS): 3 on a 3-node cluster. Defaults to 1.
+func WithReplicas(n int) Option { return func(s *Store) { s.replicas = n } }
+
 // Open returns the user store kept in the KV bucket named bucket
 // (DefaultBucket when empty), creating the bucket (history 1, file
-// storage) if it does not exist. It hashes one random password, which
+// storage) if it does not exist. One record per user: a removed user's
+// password hash must not linger in the bucket's history (back the
+// bucket up instead, README Operations). It hashes one random password, which
 // takes as long as a login. Errors wrap those of package jetstream, e.g.
 // jetstream.ErrJetStreamNotEnabled when the server has no JetStream.
 func Open(ctx context.Context, js jetstream.JetStream, bucket string, opts ...Option) (*Store, error) {
@@ -77,6 +84,7 @@ func Open(ctx context.Context, js jetstream.JetStream, bucket string, opts ...Op
 		Description: "instant users",
 		History:     1,
 		Storage:     jetstream.FileStorage,
+		Replicas:    s.replicas,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("users: open bucket %q: %w", bucket, err)

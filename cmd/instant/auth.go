@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -12,7 +13,6 @@ import (
 
 	"github.com/instanthq/instant/auth"
 	"github.com/instanthq/instant/bridge"
-	"github.com/instanthq/instant/centrifugo"
 	"github.com/instanthq/instant/monitor"
 	"github.com/instanthq/instant/registry"
 	"github.com/instanthq/instant/users"
@@ -30,7 +30,10 @@ func serveAuth(ctx context.Context, g *errgroup.Group, s settings, static *regis
 	if err != nil {
 		return usagef("INSTANT_WEBSOCKET_URL: %v", err)
 	}
-	relay := centrifugo.New(centrifugo.Config{URL: s.apiURL(), Key: s.APIKey})
+	relay, err := s.centrifugoClient()
+	if err != nil {
+		return err
+	}
 	admin := &auth.Admin{Stats: relay}
 	if u := s.bridgeMetricsURL(); u != "" {
 		admin.Traffic = &auth.BridgeMetrics{URL: u}
@@ -38,7 +41,7 @@ func serveAuth(ctx context.Context, g *errgroup.Group, s settings, static *regis
 	if static != nil {
 		deps.Channels = static
 	} else {
-		store, err := openStore(ctx, nc)
+		store, err := openStore(ctx, nc, s.Replicas)
 		if err != nil {
 			return err
 		}
@@ -68,15 +71,22 @@ func serveAuth(ctx context.Context, g *errgroup.Group, s settings, static *regis
 		return usagef("%v", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/instant/", srv.Handler())
+	// Responses by status code, for the 5xx alert of deploy/monitoring.
+	mux.Handle("/instant/", monitor.CountResponses(reg, "auth", srv.Handler()))
 	mux.Handle(web.StaticPrefix, web.Static())
 	mux.Handle(web.ConsolePrefix, console)
 	if demo != nil {
 		mux.Handle("/", demo)
 	}
+	// Ready means able to serve its own requests: logins and tokens need
+	// NATS and the buckets, not Centrifugo (only revocation calls it, and
+	// retries), so a Centrifugo outage does not take auth out of its
+	// load balancer.
 	checks := []monitor.Check{natsCheck(nc.Conn),
-		{Name: "centrifugo", Func: relay.Ping},
 		{Name: "auth", Func: func(context.Context) error { return readyErr(srv.Ready()) }}}
+	if static == nil {
+		checks = append(checks, bucketsCheck(nc, registry.DefaultBucket, users.DefaultBucket))
+	}
 	monitor.RegisterHealth(mux, checks...)
 	if err := serveHTTP(ctx, g, s.AuthAddr, "INSTANT_AUTH_ADDR", mux, log, s.HTTP); err != nil {
 		return err
@@ -90,6 +100,23 @@ func serveAuth(ctx context.Context, g *errgroup.Group, s settings, static *regis
 	}
 	g.Go(func() error { return srv.Run(ctx) })
 	return nil
+}
+
+// bucketsCheck is ready when the KV buckets answer (a stream info
+// request each: a JetStream without quorum fails it).
+func bucketsCheck(nc *natsConn, buckets ...string) monitor.Check {
+	return monitor.Check{Name: "buckets", Func: func(ctx context.Context) error {
+		js, err := jetstream.New(nc.Conn)
+		if err != nil {
+			return err
+		}
+		for _, b := range buckets {
+			if _, err := js.KeyValue(ctx, b); err != nil {
+				return fmt.Errorf("bucket %s: %w", b, err)
+			}
+		}
+		return nil
+	}}
 }
 
 // errNotFollowing is the readiness error before the auth module follows

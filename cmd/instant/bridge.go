@@ -19,7 +19,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/instanthq/instant/bridge"
-	"github.com/instanthq/instant/centrifugo"
 	"github.com/instanthq/instant/monitor"
 	"github.com/instanthq/instant/registry"
 )
@@ -32,7 +31,7 @@ func serveBridge(ctx context.Context, s settings, static *registry.View, nc *nat
 	g, ctx := errgroup.WithContext(ctx)
 	channels := static
 	if channels == nil {
-		store, err := openStore(ctx, nc)
+		store, err := openStore(ctx, nc, s.Replicas)
 		if err != nil {
 			return err
 		}
@@ -40,8 +39,12 @@ func serveBridge(ctx context.Context, s settings, static *registry.View, nc *nat
 			return err
 		}
 	}
-	relay := centrifugo.New(centrifugo.Config{URL: s.apiURL(), Key: s.APIKey, MaxRequestBytes: s.BatchBytes})
-	b, err := bridge.New(nc.Conn, channels, relay, s.Bridge, log.Named("bridge"), bridge.NewMetrics(reg))
+	relay, err := s.centrifugoClient()
+	if err != nil {
+		return err
+	}
+	metrics := bridge.NewMetrics(reg)
+	b, err := bridge.New(nc.Conn, channels, relay, s.Bridge, log.Named("bridge"), metrics)
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -51,6 +54,17 @@ func serveBridge(ctx context.Context, s settings, static *registry.View, nc *nat
 		if err := serveHTTP(ctx, g, s.MetricsAddr, "INSTANT_METRICS_ADDR", mux, log, s.HTTP); err != nil {
 			return err
 		}
+	}
+	if s.Bridge.Mode == bridge.ModeJetStream {
+		js, err := jetstream.New(nc.Conn)
+		if err != nil {
+			return err
+		}
+		stream := s.Bridge.Stream
+		if stream == "" {
+			stream = "INSTANT"
+		}
+		go bridge.WatchStream(ctx, js, stream, 0, metrics, log.Named("bridge"))
 	}
 	g.Go(func() error { return b.Run(ctx) })
 	return g.Wait()
@@ -69,13 +83,14 @@ func channelsFile(s settings) (*registry.View, error) {
 	return registry.Static(chs), nil
 }
 
-// openStore opens the channel registry bucket.
-func openStore(ctx context.Context, nc *natsConn) (*registry.Store, error) {
+// openStore opens the channel registry bucket, creating it with replicas
+// when missing.
+func openStore(ctx context.Context, nc *natsConn, replicas int) (*registry.Store, error) {
 	js, err := jetstream.New(nc.Conn)
 	if err != nil {
 		return nil, err
 	}
-	store, err := registry.Open(ctx, js, registry.DefaultBucket)
+	store, err := registry.Open(ctx, js, registry.DefaultBucket, registry.WithReplicas(replicas))
 	if errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) {
 		return nil, fmt.Errorf("the channel registry needs JetStream, which this NATS server lacks: enable it, or set INSTANT_CHANNELS_FILE")
 	}
@@ -102,13 +117,19 @@ func (c *natsConn) Drain() error {
 	return err
 }
 
-// connectNATS connects for command (e.g. "bridge") with endless
-// reconnects, logging connection changes. Replies to the connection come
+// connectNATS connects to s.NATSURL for command (e.g. "bridge") with the
+// TLS and credentials of s.NATS and endless reconnects, logging
+// connection changes: every command connects here. Replies to the connection come
 // on its own inbox prefix, _INBOX_<command>, so that NATS permissions can
 // keep the parts from reading each other's replies.
-func connectNATS(url, command string, log *zap.Logger) (*natsConn, error) {
+func connectNATS(s settings, command string, log *zap.Logger) (*natsConn, error) {
 	closed := make(chan struct{})
-	nc, err := nats.Connect(url,
+	url := s.NATSURL
+	opts, err := s.NATS.options()
+	if err != nil {
+		return nil, err
+	}
+	nc, err := nats.Connect(url, append(opts,
 		nats.Name("instant "+command),
 		nats.CustomInboxPrefix(inboxPrefix(command)),
 		nats.MaxReconnects(-1),
@@ -128,7 +149,7 @@ func connectNATS(url, command string, log *zap.Logger) (*natsConn, error) {
 			log.Error("NATS error", zap.String("subject", subject), zap.Error(err))
 		}),
 		nats.ClosedHandler(func(*nats.Conn) { close(closed) }),
-	)
+	)...)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to NATS at %s (NATS_URL): %w", redactURL(url), err)
 	}
@@ -217,7 +238,7 @@ func runBridgeStatus(ctx context.Context, args []string, env *Env) error {
 	if err != nil {
 		return err
 	}
-	nc, err := connectNATS(s.NATSURL, "bridge", newLogger(env))
+	nc, err := connectNATS(s, "bridge", newLogger(env))
 	if err != nil {
 		return err
 	}

@@ -36,12 +36,12 @@ func withStore(ctx context.Context, env *Env, f func(*registry.Store) error) err
 		return err
 	}
 	log := newLogger(env)
-	nc, err := connectNATS(s.NATSURL, "channels", log)
+	nc, err := connectNATS(s, "channels", log)
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	store, err := openStore(ctx, nc)
+	store, err := openStore(ctx, nc, s.Replicas)
 	if err != nil {
 		return err
 	}

@@ -91,7 +91,7 @@ func runDev(ctx context.Context, args []string, env *Env) error {
 	}
 	defer func() { srv.Shutdown(); srv.WaitForShutdown() }()
 	s.NATSURL = srv.ClientURL()
-	nc, err := connectNATS(s.NATSURL, "dev", log)
+	nc, err := connectNATS(s, "dev", log)
 	if err != nil {
 		return err
 	}
@@ -154,7 +154,7 @@ func startDevParts(ctx context.Context, g *errgroup.Group, s settings, ports dev
 
 // channelNames lists the registry's channels, each with its level.
 func channelNames(ctx context.Context, nc *natsConn) ([]string, error) {
-	store, err := openStore(ctx, nc)
+	store, err := openStore(ctx, nc, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +293,7 @@ func randomHex(n int) (string, error) {
 
 // ensureChannels registers chs that the registry does not hold yet.
 func ensureChannels(ctx context.Context, nc *natsConn, chs []instant.Channel) error {
-	store, err := openStore(ctx, nc)
+	store, err := openStore(ctx, nc, 1)
 	if err != nil {
 		return err
 	}

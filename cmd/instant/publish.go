@@ -51,7 +51,7 @@ func runPublish(ctx context.Context, args []string, env *Env) error {
 	if err != nil {
 		return err
 	}
-	nc, err := connectNATS(s.NATSURL, "publish", newLogger(env))
+	nc, err := connectNATS(s, "publish", newLogger(env))
 	if err != nil {
 		return err
 	}

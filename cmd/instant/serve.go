@@ -35,7 +35,7 @@ func runService(ctx context.Context, name string, args []string, env *Env, withB
 	}
 	log := newLogger(env)
 	defer func() { _ = log.Sync() }()
-	nc, err := connectNATS(s.NATSURL, name, log)
+	nc, err := connectNATS(s, name, log)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -18,6 +19,9 @@ import (
 // settings are the environment settings of README's configuration table.
 type settings struct {
 	NATSURL       string
+	NATS          natsSettings
+	Replicas      int    // of the streams and KV buckets instant creates
+	CentrifugoCA  string // PEM file of the CA of Centrifugo's https API
 	CentrifugoURL string // base URL, e.g. http://localhost:8000
 	APIKey        string
 	BatchBytes    int // most bytes per relay request (centrifugo.Config.MaxRequestBytes)
@@ -53,6 +57,15 @@ func loadSettings(lookup func(string) (string, bool)) (settings, error) {
 		BatchBytes:   r.positive("INSTANT_BATCH_BYTES", centrifugo.DefaultMaxRequestBytes),
 		MetricsAddr:  r.strAllowEmpty("INSTANT_METRICS_ADDR", ":8002"),
 		ChannelsFile: r.str("INSTANT_CHANNELS_FILE", ""),
+		NATS: natsSettings{
+			CA:    r.str("NATS_CA", ""),
+			Cert:  r.str("NATS_CERT", ""),
+			Key:   r.str("NATS_KEY", ""),
+			Creds: r.str("NATS_CREDS", ""),
+			NKey:  r.str("NATS_NKEY", ""),
+		},
+		Replicas:     r.positive("INSTANT_REPLICAS", 1),
+		CentrifugoCA: r.str("CENTRIFUGO_CA", ""),
 		Bridge: bridge.Config{
 			Mode:            bridge.Mode(r.oneOf("INSTANT_MODE", "jetstream", "jetstream", "core")),
 			Subject:         r.subject("INSTANT_SUBJECT", "instant.publish"),
@@ -65,6 +78,8 @@ func loadSettings(lookup func(string) (string, bool)) (settings, error) {
 			ShutdownTimeout: r.duration("INSTANT_SHUTDOWN_TIMEOUT", 10*time.Second),
 			Partitions:      r.positive("INSTANT_PARTITIONS", bridge.DefaultPartitions),
 			LeaseTTL:        r.duration("INSTANT_LEASE_TTL", bridge.DefaultLeaseTTL),
+			StreamMaxBytes:  int64(r.positive("INSTANT_STREAM_MAX_BYTES", bridge.DefaultStreamMaxBytes)),
+			StreamMaxAge:    r.duration("INSTANT_STREAM_MAX_AGE", bridge.DefaultStreamMaxAge),
 		},
 		RequestTimeout:  10 * time.Second,
 		AuthAddr:        r.str("INSTANT_AUTH_ADDR", ":8001"),
@@ -81,12 +96,27 @@ func loadSettings(lookup func(string) (string, bool)) (settings, error) {
 			Anonymous:        r.oneOf("INSTANT_ANONYMOUS", "false", "true", "false") == "true",
 			SecureCookies:    r.oneOf("INSTANT_SECURE_COOKIES", "false", "true", "false") == "true",
 			ClientIPHeader:   r.str("INSTANT_CLIENT_IP_HEADER", ""),
+			TrustedProxies:   r.prefixes("INSTANT_TRUSTED_PROXIES"),
 		},
 	}
+	s.Bridge.Replicas = s.Replicas
+	if s.Replicas > 5 {
+		r.fail("INSTANT_REPLICAS", "%d is more than 5, JetStream's limit", s.Replicas)
+	}
+	if (s.NATS.Cert == "") != (s.NATS.Key == "") {
+		r.fail("NATS_CERT", "NATS_CERT and NATS_KEY go together (the client certificate and its key)")
+	}
+	if s.NATS.Creds != "" && s.NATS.NKey != "" {
+		r.fail("NATS_CREDS", "set NATS_CREDS or NATS_NKEY, not both")
+	}
+	r.refusePlaceholders()
 	host := r.str("CENTRIFUGO_HOST", "http://localhost")
 	port := r.positive("CENTRIFUGO_PORT", 8000)
 	if u, err := url.Parse(host); r.err == nil && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
 		r.err = usagef("CENTRIFUGO_HOST: %q is not an http(s) URL such as http://localhost", host)
+	}
+	if s.CentrifugoCA != "" && !strings.HasPrefix(host, "https://") {
+		r.fail("CENTRIFUGO_CA", "set, but CENTRIFUGO_HOST %q is not an https:// URL", host)
 	}
 	s.CentrifugoURL = fmt.Sprintf("%s:%d", strings.TrimRight(host, "/"), port)
 	s.BridgeMetricsURL = r.str("INSTANT_BRIDGE_METRICS_URL", "")
@@ -224,6 +254,41 @@ func (r *envReader) duration(name string, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// prefixes reads a comma-separated list of IP addresses and CIDR
+// prefixes (an address is a prefix of its full length).
+func (r *envReader) prefixes(name string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, v := range splitList(r.str(name, "")) {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			a, aerr := netip.ParseAddr(v)
+			if aerr != nil {
+				r.fail(name, "%q is neither an IP address nor a CIDR prefix such as 10.0.0.0/8", v)
+				return nil
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out
+}
+
+// placeholderSettings hold secrets; the deploy examples fill them with
+// placeholders (containing "change-me") that must never reach production.
+var placeholderSettings = []string{"NATS_URL", "CENTRIFUGO_API_KEY", "CENTRIFUGO_HMAC_KEY", "INSTANT_IDENTITY_KEY"}
+
+// refusePlaceholders fails on a secret setting that still holds a
+// placeholder of the deploy examples. The value is not repeated: it may
+// hold real passwords beside the placeholder.
+func (r *envReader) refusePlaceholders() {
+	for _, name := range placeholderSettings {
+		v := strings.ToLower(r.str(name, ""))
+		if strings.Contains(v, "change-me") || strings.Contains(v, "changeme") {
+			r.fail(name, "holds a placeholder (change-me…) of the deploy examples: set a secret of your own (`instant init` makes some)")
+		}
+	}
 }
 
 func (r *envReader) subject(name, def string) string {

@@ -42,7 +42,7 @@ func withUsers(ctx context.Context, env *Env, f func(*users.Store) error) error 
 	if err != nil {
 		return err
 	}
-	nc, err := connectNATS(s.NATSURL, "users", newLogger(env))
+	nc, err := connectNATS(s, "users", newLogger(env))
 	if err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func withUsers(ctx context.Context, env *Env, f func(*users.Store) error) error 
 	if err != nil {
 		return err
 	}
-	store, err := users.Open(ctx, js, users.DefaultBucket)
+	store, err := users.Open(ctx, js, users.DefaultBucket, users.WithReplicas(s.Replicas))
 	if err != nil {
 		return fmt.Errorf("user store: %w (it needs JetStream)", err)
 	}
