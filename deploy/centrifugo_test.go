@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"os/exec"
@@ -42,8 +43,8 @@ func TestCentrifugoNodesShareRedis(t *testing.T) {
 	if err != nil {
 		t.Skip("redis-server is not installed (Debian: apt-get install redis-server); the two-node test needs a real Redis")
 	}
-	redisAddr := startRedis(t, redisBin)
 	settings := loadCentrifugoSettings(t)
+	redisAddr := startRedis(t, redisBin, settings.Engine.Redis.Password)
 
 	startNode := func(name string) *stacktest.Centrifugo {
 		var cfg map[string]any
@@ -105,7 +106,10 @@ type centrifugoSettings struct {
 		InternalPort string `yaml:"internal_port"`
 	} `yaml:"http_server"`
 	HTTPAPI struct{ Key string } `yaml:"http_api"`
-	Client  struct {
+	Engine  struct {
+		Redis struct{ Password string }
+	}
+	Client struct {
 		Token struct {
 			HMACSecretKey string `yaml:"hmac_secret_key"`
 		}
@@ -146,17 +150,19 @@ func TestCentrifugoPortIsInternal(t *testing.T) {
 	}
 }
 
-// startRedis starts a Redis server without persistence on a free
-// loopback port and returns its address once it answers PING.
-func startRedis(t *testing.T, bin string) string {
+// startRedis starts a Redis server without persistence, requiring
+// password, on a free loopback port and returns its address once it
+// answers PING.
+func startRedis(t *testing.T, bin, password string) string {
 	t.Helper()
 	addr := "127.0.0.1:" + strconv.Itoa(stacktest.FreePort(t))
 	host, port, _ := net.SplitHostPort(addr)
 	startProcess(t, "redis-server", nil, bin,
-		"--bind", host, "--port", port, "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+		"--bind", host, "--port", port, "--save", "", "--appendonly", "no", "--dir", t.TempDir(),
+		"--requirepass", password)
 	deadline := time.Now().Add(readyTimeout)
 	for {
-		err := ping(addr)
+		err := ping(addr, password)
 		if err == nil {
 			return addr
 		}
@@ -167,18 +173,22 @@ func startRedis(t *testing.T, bin string) string {
 	}
 }
 
-// ping sends Redis PING and expects +PONG.
-func ping(addr string) error {
+// ping authenticates with password, sends Redis PING and expects +PONG.
+func ping(addr, password string) error {
 	conn, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(time.Second))
-	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+	if _, err := conn.Write([]byte("AUTH " + password + "\r\nPING\r\n")); err != nil {
 		return err
 	}
-	line, err := bufio.NewReader(conn).ReadString('\n')
+	r := bufio.NewReader(conn)
+	if line, err := r.ReadString('\n'); err != nil || line != "+OK\r\n" {
+		return &net.AddrError{Err: fmt.Sprintf("AUTH: %q %v", line, err), Addr: addr}
+	}
+	line, err := r.ReadString('\n')
 	if err != nil {
 		return err
 	}

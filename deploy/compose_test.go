@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"errors"
 	"net"
 	"net/url"
 	"os"
@@ -135,7 +136,7 @@ func dependsOn(c compose, from, to string) bool {
 func TestComposeCentrifugoPorts(t *testing.T) {
 	settings := loadCentrifugoSettings(t)
 	s := loadCompose(t).Services["centrifugo"]
-	want := settings.HTTPServer.Port + ":" + settings.HTTPServer.Port
+	want := "127.0.0.1:" + settings.HTTPServer.Port + ":" + settings.HTTPServer.Port
 	if !slices.Equal(s.Ports, []string{want}) {
 		t.Errorf("centrifugo publishes %q, want only the client port %q", s.Ports, want)
 	}
@@ -182,7 +183,7 @@ func TestComposeInstantSettings(t *testing.T) {
 				t.Errorf("healthcheck %v does not ask /readyz on port %s (%s)", s.Healthcheck, port, addrSetting)
 			}
 			for _, p := range s.Ports {
-				if _, container, _ := strings.Cut(p, ":"); container != port {
+				if container := parsePort(t, p).container; container != port {
 					t.Errorf("publishes %s, but %s serves on %s", p, name, port)
 				}
 			}
@@ -205,16 +206,88 @@ func TestComposeInstantSettings(t *testing.T) {
 	}
 }
 
+// publishedPort is a "HOST_IP:HOST_PORTS:CONTAINER_PORT" of compose.
+type publishedPort struct{ ip, host, container string }
+
+func parsePort(t *testing.T, p string) publishedPort {
+	t.Helper()
+	f := strings.Split(p, ":")
+	if len(f) != 3 {
+		t.Fatalf("port %q: want HOST_IP:HOST_PORT:CONTAINER_PORT", p)
+	}
+	return publishedPort{f[0], f[1], f[2]}
+}
+
+// TestComposePortsOnLoopback checks that every published port listens on
+// the host's loopback only, and that a service meant to scale (bridge,
+// auth) has no single fixed host port.
+func TestComposePortsOnLoopback(t *testing.T) {
+	published := 0
+	for name, s := range loadCompose(t).Services {
+		for _, p := range s.Ports {
+			published++
+			pp := parsePort(t, p)
+			if pp.ip != "127.0.0.1" {
+				t.Errorf("%s publishes %s on %q, want 127.0.0.1 (a reverse proxy exposes what must be public)", name, p, pp.ip)
+			}
+			if (name == "auth" || name == "bridge") && !strings.Contains(pp.host, "-") {
+				t.Errorf("%s publishes the fixed host port %s: `--scale %s=2` would fail; give a range", name, p, name)
+			}
+		}
+	}
+	if published == 0 {
+		t.Fatal("no published port found")
+	}
+}
+
+// TestComposePlaceholdersRefused runs bridge and auth with their
+// settings from docker-compose.yaml as shipped: both refuse the
+// placeholder secrets, exit 2 naming a setting, before connecting.
+// With the copy secrets.sh writes, no placeholder is left.
+func TestComposePlaceholdersRefused(t *testing.T) {
+	bin := instantBinary(t)
+	for _, name := range []string{"bridge", "auth"} {
+		s := loadCompose(t).Services[name]
+		cmd := exec.Command(bin, s.Command...)
+		for k, v := range s.Environment {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 2 || !regexp.MustCompile(`(NATS_URL|CENTRIFUGO_\w+): holds a placeholder`).Match(out) {
+			t.Errorf("%s with the shipped settings: %v, %s; want exit 2 naming the placeholder", name, err, out)
+		}
+	}
+	dir := runSecrets(t)
+	if out, err := exec.Command("grep", "-rlE", "change-me-[a-z0-9]", dir).CombinedOutput(); err == nil {
+		t.Errorf("secrets.sh left placeholders in:\n%s", out)
+	}
+	var c compose
+	if err := yaml.Unmarshal([]byte(readFile(t, filepath.Join(dir, composeFile))), &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Services["bridge"].Environment["CENTRIFUGO_API_KEY"] == loadCompose(t).Services["bridge"].Environment["CENTRIFUGO_API_KEY"] {
+		t.Error("secrets.sh kept the API key")
+	}
+}
+
 // natsPasswords returns the users and passwords of nats/accounts.conf.
 func natsPasswords(t *testing.T) map[string]string {
 	t.Helper()
+	return natsPasswordsOf(t, readFile(t, "nats/accounts.conf"))
+}
+
+// natsPasswordsOf returns the users and passwords of accounts, the
+// content of an accounts.conf.
+func natsPasswordsOf(t *testing.T, accounts string) map[string]string {
+	t.Helper()
 	out := map[string]string{}
 	re := regexp.MustCompile(`\{?\s*user: (\w+), password: "([^"]+)"`)
-	for _, m := range re.FindAllStringSubmatch(readFile(t, "nats/accounts.conf"), -1) {
+	for _, m := range re.FindAllStringSubmatch(accounts, -1) {
 		out[m[1]] = m[2]
 	}
 	if len(out) == 0 {
-		t.Fatal("no users found in nats/accounts.conf")
+		t.Fatal("no users found in accounts.conf")
 	}
 	return out
 }
@@ -269,7 +342,7 @@ func TestComposeConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	content := replaceEach(t, readFile(t, composeFile), 2, "stop_grace_period:", "stop_grace_periode:")
+	content := replaceEach(t, readFile(t, composeFile), 4, "stop_grace_period:", "stop_grace_periode:")
 	content = replaceEach(t, content, 1, "context: ..\n", "context: "+filepath.Dir(abs)+"\n")
 	writeFile(t, bad, strings.ReplaceAll(strings.ReplaceAll(content, "./nats", abs+"/nats"), "./centrifugo", abs+"/centrifugo"))
 	if out, err := run(bad); err == nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,16 +20,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/instanthq/instant/auth"
 	"github.com/instanthq/instant/internal/stacktest"
-)
-
-// Users of nats/accounts.conf with their placeholder passwords.
-const (
-	natsAdmin    = "admin:change-me-admin"
-	natsBridge   = "bridge:change-me-bridge"
-	natsAuth     = "auth:change-me-auth"
-	natsProducer = "producer:change-me-producer"
-	natsOrders   = "orders:change-me-orders"
 )
 
 // errWait bounds the wait for a permissions violation reported by the
@@ -47,7 +40,7 @@ func TestNATSConfigsPassNATSServerCheck(t *testing.T) {
 	// A typo in the accounts fails the same check, so the check means
 	// something.
 	dir := t.TempDir()
-	copyNATSConfig(t, dir, readFile(t, "nats/cluster.conf"))
+	copyNATSConfig(t, "nats", dir, readFile(t, "nats/cluster.conf"))
 	accounts := replaceEach(t, readFile(t, "nats/accounts.conf"), 1, "jetstream: enabled", "jetstrem: enabled")
 	writeFile(t, filepath.Join(dir, "accounts.conf"), accounts)
 	if out, err := exec.Command(bin, "-t", "-c", filepath.Join(dir, "nats-1.conf")).CombinedOutput(); err == nil {
@@ -55,97 +48,142 @@ func TestNATSConfigsPassNATSServerCheck(t *testing.T) {
 	}
 }
 
-// TestNATSClusterPermissions starts the three nodes from the deploy files
-// (ports and store directories rewritten to loopback and temporary
-// folders), runs the real instant bridge and auth with their restricted
-// users, and proves what each user may and may not do.
+// TestNATSClusterPermissions starts the three nodes from a copy of the
+// deploy files with fresh secrets (secrets.sh; ports and store
+// directories rewritten to loopback and temporary folders), runs the real
+// instant bridge and auth with their restricted users, and proves what
+// each user may and may not do. The "tls" variant turns on the TLS blocks
+// of cluster.conf (clients and routes, client certificates verified)
+// with a CA made here; every client gets NATS_CA, NATS_CERT and NATS_KEY.
 func TestNATSClusterPermissions(t *testing.T) {
-	urls := startNATSCluster(t)
+	t.Run("plain", func(t *testing.T) { testNATSCluster(t, nil) })
+	t.Run("tls", func(t *testing.T) {
+		files := stacktest.NewTLS(t)
+		testNATSCluster(t, &files)
+	})
+}
+
+func testNATSCluster(t *testing.T, tlsFiles *stacktest.TLSFiles) {
+	deployDir := runSecrets(t)
+	c := startNATSCluster(t, deployDir, tlsFiles)
 	instantBin := instantBinary(t)
-	natsURL := func(userPass string) string {
-		out := make([]string, len(urls))
-		for i, u := range urls {
-			out[i] = "nats://" + userPass + "@" + u
-		}
-		return strings.Join(out, ",")
-	}
 
 	// The administrator creates the KV buckets, which bridge and auth may
 	// only read: docker-compose.yaml's setup does it (channel "public"),
 	// then one more channel and a user.
-	runComposeScript(t, "setup", natsURL(natsAdmin), instantBin)
-	runInstant(t, instantBin, natsURL(natsAdmin), "", "channels", "add", "orders", "--level", "public")
-	runInstant(t, instantBin, natsURL(natsAdmin), "secret-password\n", "users", "add", "alice", "--password-stdin")
+	runComposeScript(t, "setup", c.env("admin"), instantBin)
+	runInstant(t, instantBin, c.env("admin"), "", "channels", "add", "orders", "--level", "public")
+	runInstant(t, instantBin, c.env("admin"), "secret-password\n", "users", "add", "alice", "--password-stdin")
+	// bob logs out below, which ends his sessions and his websocket;
+	// alice's subscriber stays.
+	runInstant(t, instantBin, c.env("admin"), "secret-password\n", "users", "add", "bob", "--password-stdin")
 
-	c := stacktest.StartCentrifugo(t, stacktest.CentrifugoOptions{})
+	cf := stacktest.StartCentrifugo(t, stacktest.CentrifugoOptions{})
 	centrifugoEnv := []string{
 		"CENTRIFUGO_HOST=http://127.0.0.1",
-		"CENTRIFUGO_PORT=" + strconv.Itoa(c.Port),
-		"CENTRIFUGO_API_KEY=" + c.APIKey,
+		"CENTRIFUGO_PORT=" + strconv.Itoa(cf.Port),
+		"CENTRIFUGO_API_KEY=" + cf.APIKey,
 	}
 	metricsAddr := "127.0.0.1:" + strconv.Itoa(stacktest.FreePort(t))
-	startProcess(t, "instant bridge", append([]string{
-		"NATS_URL=" + natsURL(natsBridge),
+	bridgeEnv := loadCompose(t).Services["bridge"].Environment
+	startProcess(t, "instant bridge", slices.Concat(c.env("bridge"), centrifugoEnv, []string{
 		"INSTANT_METRICS_ADDR=" + metricsAddr,
-	}, centrifugoEnv...), instantBin, "bridge")
+		"INSTANT_REPLICAS=" + bridgeEnv["INSTANT_REPLICAS"],
+	}), instantBin, "bridge")
 	authAddr := "127.0.0.1:" + strconv.Itoa(stacktest.FreePort(t))
-	startProcess(t, "instant auth", append([]string{
-		"NATS_URL=" + natsURL(natsAuth),
+	startProcess(t, "instant auth", slices.Concat(c.env("auth"), centrifugoEnv, []string{
 		"INSTANT_AUTH_ADDR=" + authAddr,
 		"INSTANT_AUTH_METRICS_ADDR=",
-		"CENTRIFUGO_HMAC_KEY=" + c.HMACKey,
-	}, centrifugoEnv...), instantBin, "auth")
+		"CENTRIFUGO_HMAC_KEY=" + cf.HMACKey,
+	}), instantBin, "auth")
 	waitHTTP(t, "http://"+metricsAddr+"/readyz")
 	waitHTTP(t, "http://"+authAddr+"/readyz")
-	sub := c.Subscribe(t, "alice", "public", "orders")
-	// docker-compose.yaml's replicas raises the streams to three replicas
-	// once the bridge created its own, as nats/cluster.conf says.
-	runComposeScript(t, "replicas", natsURL(natsAdmin), instantBin)
-	waitReplicated(t, natsURL(natsAdmin), "INSTANT", "INSTANT_DEAD", "KV_instant_channels", "KV_instant_users")
+	sub := cf.Subscribe(t, "alice", "public", "orders")
 
-	t.Run("auth reads the user store", func(t *testing.T) {
-		wantLogin(t, authAddr)
+	t.Run("streams and buckets at three replicas", func(t *testing.T) {
+		// Created so by setup (INSTANT_REPLICAS of docker-compose.yaml)
+		// and the bridge, with no step by hand.
+		js := c.jetStream(t, "admin")
+		waitReplicated(t, js, "INSTANT", "INSTANT_DEAD", "KV_instant_bridge", "KV_instant_channels", "KV_instant_users")
+		s, err := js.Stream(t.Context(), "INSTANT")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg := s.CachedInfo().Config; cfg.Discard != jetstream.DiscardNew || cfg.MaxBytes <= 0 || cfg.MaxAge <= 0 {
+			t.Errorf("stream INSTANT: discard %v, max bytes %d, max age %v; want a bounded stream refusing new envelopes when full",
+				cfg.Discard, cfg.MaxBytes, cfg.MaxAge)
+		}
+	})
+
+	t.Run("auth: login, get_token, logout", func(t *testing.T) {
+		cookies, csrf := wantLogin(t, authAddr, "bob")
+		if got := authPost(t, authAddr, auth.PathGetToken, cookies, csrf); got != http.StatusOK {
+			t.Fatalf("get_token after login: %d, want 200", got)
+		}
+		// Logout writes the session epoch into instant_users.
+		if got := authPost(t, authAddr, auth.PathLogout, cookies, csrf); got != http.StatusOK {
+			t.Fatalf("logout: %d, want 200", got)
+		}
+		// Auth follows the user store through a watch: the new epoch
+		// reaches it a moment after the write.
+		deadline := time.Now().Add(readyTimeout)
+		for got := authPost(t, authAddr, auth.PathGetToken, cookies, csrf); got != http.StatusForbidden; got = authPost(t, authAddr, auth.PathGetToken, cookies, csrf) {
+			if got != http.StatusOK || time.Now().After(deadline) {
+				t.Fatalf("get_token with the session that logged out: %d, want 403", got)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	})
 
 	t.Run("producer", func(t *testing.T) {
-		p := connectAs(t, natsURL(natsProducer))
+		p := c.connect(t, "producer")
 		publishJS(t, p.Conn, "instant.publish.public", `{"message":"from producer"}`)
 		if got := sub.Next(t, readyTimeout); !bytes.Contains(got.Data, []byte("from producer")) || got.Channel != "public" {
 			t.Errorf("subscriber got %s on %q, want the producer's message on public", got.Data, got.Channel)
 		}
 		wantRelayed(t, p.Conn, sub, "instant.request.public", "asking")
+		// instant publish receives its acks and outcomes on
+		// _INBOX_publish.
+		wantPublished(t, instantBin, c.env("producer"), sub, "public", "stored in INSTANT", "published by the CLI")
+		wantPublished(t, instantBin, c.env("producer"), sub, "public", `"ok":true`, "published and waited for", "--wait")
 
 		p.refusedPublish(t, "instant.dead")
 		p.refusedPublish(t, "$JS.API.STREAM.INFO.INSTANT")
 		p.refusedPublish(t, "$JS.API.CONSUMER.MSG.NEXT.INSTANT.instant-bridge")
+		p.refusedPublish(t, "$KV.instant_users.alice")
 		p.refusedSubscribe(t, "instant.publish.>")
 		p.refusedSubscribe(t, "instant.dead")
 	})
 
 	t.Run("one-channel producer", func(t *testing.T) {
-		o := connectAs(t, natsURL(natsOrders))
+		o := c.connect(t, "orders")
 		publishJS(t, o.Conn, "instant.publish.orders", `{"message":"order shipped"}`)
 		if got := sub.Next(t, readyTimeout); !bytes.Contains(got.Data, []byte("order shipped")) || got.Channel != "orders" {
 			t.Errorf("subscriber got %s on %q, want the order on orders", got.Data, got.Channel)
 		}
+		wantPublished(t, instantBin, c.env("orders"), sub, "orders", `"ok":true`, "order confirmed", "--wait")
 		o.refusedPublish(t, "instant.publish.public")
 		o.refusedPublish(t, "instant.publish")
 		o.refusedPublish(t, "instant.request.public")
 	})
 
 	t.Run("bridge and auth stay in their lanes", func(t *testing.T) {
-		b := connectAs(t, natsURL(natsBridge))
+		b := c.connect(t, "bridge")
 		b.refusedPublish(t, "$JS.API.STREAM.INFO.KV_instant_users")
 		b.refusedPublish(t, "$JS.API.STREAM.DELETE.INSTANT")
+		b.refusedPublish(t, "$KV.instant_users.alice")
+		b.refusedPublish(t, "$KV.instant_channels.public")
 		// Auth's replies carry user records with password hashes: the
 		// bridge, in the same account, may read neither them nor any
 		// inbox but its own.
 		b.refusedSubscribe(t, "_INBOX_auth.>")
 		b.refusedSubscribe(t, "_INBOX.>")
 		b.refusedSubscribe(t, ">")
-		a := connectAs(t, natsURL(natsAuth))
+		a := c.connect(t, "auth")
 		a.refusedPublish(t, "instant.publish.public")
 		a.refusedPublish(t, "$JS.API.CONSUMER.MSG.NEXT.INSTANT.instant-bridge")
+		a.refusedPublish(t, "$KV.instant_channels.public")
+		a.refusedPublish(t, "$JS.API.STREAM.PURGE.KV_instant_users")
 		a.refusedSubscribe(t, "_INBOX_bridge.>")
 		a.refusedSubscribe(t, "_INBOX.>")
 	})
@@ -153,23 +191,70 @@ func TestNATSClusterPermissions(t *testing.T) {
 	// The bridge and auth above ran with these inboxes only, so they
 	// still work; a fresh reply through each proves it after the checks.
 	t.Run("bridge and auth still answer", func(t *testing.T) {
-		p := connectAs(t, natsURL(natsProducer))
+		p := c.connect(t, "producer")
 		wantRelayed(t, p.Conn, sub, "instant.request.orders", "still relaying")
-		wantLogin(t, authAddr)
+		wantLogin(t, authAddr, "alice")
 	})
+
+	if tlsFiles == nil {
+		t.Run("backup and restore", func(t *testing.T) {
+			testBackupRestore(t, c, instantBin)
+		})
+	}
 }
 
-// wantLogin logs alice in at the auth module on addr.
-func wantLogin(t *testing.T, addr string) {
+// wantLogin logs user in at the auth module on addr and returns the
+// session cookies and the CSRF token.
+func wantLogin(t *testing.T, addr, user string) ([]*http.Cookie, string) {
 	t.Helper()
-	resp, err := http.Post("http://"+addr+"/instant/login/", "application/json",
-		strings.NewReader(`{"username":"alice","password":"secret-password"}`))
+	resp, err := http.Post("http://"+addr+auth.PathLogin, "application/json",
+		strings.NewReader(`{"username":"`+user+`","password":"secret-password"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer resp.Body.Close()
+	var body struct {
+		CSRF string `json:"csrf_token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("login: %s (%v), want 200 OK", resp.Status, err)
+	}
+	return resp.Cookies(), body.CSRF
+}
+
+// authPost posts to path of the auth module on addr with the session's
+// cookies and CSRF token and returns the status.
+func authPost(t *testing.T, addr, path string, cookies []*http.Cookie, csrf string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+path, strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(auth.CSRFHeader, csrf)
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	resp, err := (&http.Client{Timeout: readyTimeout}).Do(req)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("login: %s, want 200 OK", resp.Status)
+	return resp.StatusCode
+}
+
+// wantPublished runs `instant publish CHANNEL TEXT [flags]` with env and
+// wants exit 0, output holding want, and the message at sub.
+func wantPublished(t *testing.T, bin string, env []string, sub *stacktest.Subscriber, channel, want, text string, flags ...string) {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"publish", channel, text}, flags...)...)
+	cmd.Env = env
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), want) {
+		t.Fatalf("instant publish %s %q %v: %v, %s; want %s", channel, text, flags, err, out, want)
+	}
+	if got := sub.Next(t, readyTimeout); !bytes.Contains(got.Data, []byte(text)) || got.Channel != channel {
+		t.Errorf("subscriber got %s on %q, want %q on %s", got.Data, got.Channel, text, channel)
 	}
 }
 
@@ -190,45 +275,125 @@ func wantRelayed(t *testing.T, nc *nats.Conn, sub *stacktest.Subscriber, subject
 	}
 }
 
-// startNATSCluster starts the three nodes of nats/ on loopback and
-// returns their client addresses once JetStream answers on each.
-func startNATSCluster(t *testing.T) []string {
+// natsCluster is the 3-node cluster of nats/ running on loopback.
+type natsCluster struct {
+	addrs     []string          // client addresses, host:port
+	passwords map[string]string // of accounts.conf, by user
+	tls       *stacktest.TLSFiles
+}
+
+// url returns the NATS_URL of user: every node.
+func (c *natsCluster) url(user string) string {
+	scheme := "nats://"
+	if c.tls != nil {
+		scheme = "tls://"
+	}
+	pass, ok := c.passwords[user]
+	if !ok {
+		panic("no NATS user " + user)
+	}
+	out := make([]string, len(c.addrs))
+	for i, a := range c.addrs {
+		out[i] = scheme + user + ":" + pass + "@" + a
+	}
+	return strings.Join(out, ",")
+}
+
+// env returns the NATS settings of user: NATS_URL, and with TLS NATS_CA,
+// NATS_CERT and NATS_KEY, which instant and the nats CLI both read.
+func (c *natsCluster) env(user string) []string {
+	env := []string{"NATS_URL=" + c.url(user)}
+	if c.tls != nil {
+		env = append(env, "NATS_CA="+c.tls.CA, "NATS_CERT="+c.tls.ClientCert, "NATS_KEY="+c.tls.ClientKey)
+	}
+	return env
+}
+
+// options returns the nats.go options matching env.
+func (c *natsCluster) options() []nats.Option {
+	if c.tls == nil {
+		return nil
+	}
+	return []nats.Option{nats.RootCAs(c.tls.CA), nats.ClientCert(c.tls.ClientCert, c.tls.ClientKey)}
+}
+
+// connect connects as user, reporting the server's asynchronous errors.
+func (c *natsCluster) connect(t *testing.T, user string) *watchedConn {
+	t.Helper()
+	return connectAs(t, c.url(user), c.options()...)
+}
+
+// jetStream returns the JetStream API of a connection as user.
+func (c *natsCluster) jetStream(t *testing.T, user string) jetstream.JetStream {
+	t.Helper()
+	js, err := jetstream.New(c.connect(t, user).Conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// startNATSCluster starts the three nodes of deployDir/nats on loopback,
+// with the TLS blocks of cluster.conf on and tlsFiles in them when not
+// nil, and returns the cluster once JetStream answers on each node.
+func startNATSCluster(t *testing.T, deployDir string, tlsFiles *stacktest.TLSFiles) *natsCluster {
 	t.Helper()
 	bin := stacktest.Binary(t, "nats-server")
+	src := filepath.Join(deployDir, "nats")
 	type ports struct{ client, route, http int }
 	nodes := make([]ports, 3)
 	for i := range nodes {
 		nodes[i] = ports{stacktest.FreePort(t), stacktest.FreePort(t), stacktest.FreePort(t)}
 	}
-	cluster := readFile(t, "nats/cluster.conf")
-	var urls []string
+	cluster := readFile(t, filepath.Join(src, "cluster.conf"))
+	if tlsFiles != nil {
+		cluster = enableTLS(t, cluster, *tlsFiles)
+	}
+	c := &natsCluster{passwords: natsPasswordsOf(t, readFile(t, filepath.Join(src, "accounts.conf"))), tls: tlsFiles}
 	for i, n := range nodes {
 		dir := t.TempDir()
 		conf := replaceEach(t, cluster, 1,
 			"listen: 0.0.0.0:4222", fmt.Sprintf("listen: 127.0.0.1:%d", n.client),
-			"http: 0.0.0.0:8222", fmt.Sprintf("http: 127.0.0.1:%d", n.http),
+			"http: 127.0.0.1:8222", fmt.Sprintf("http: 127.0.0.1:%d", n.http),
 			"listen: 0.0.0.0:6222", fmt.Sprintf("listen: 127.0.0.1:%d", n.route),
 			`store_dir: "/var/lib/nats/jetstream"`, fmt.Sprintf("store_dir: %q", filepath.Join(dir, "jetstream")),
 		)
 		for j, m := range nodes {
 			conf = replaceEach(t, conf, 1, fmt.Sprintf("@nats-%d:6222", j+1), fmt.Sprintf("@127.0.0.1:%d", m.route))
 		}
-		copyNATSConfig(t, dir, conf)
+		copyNATSConfig(t, src, dir, conf)
 		startProcess(t, fmt.Sprintf("nats-%d", i+1), nil, bin, "-c", filepath.Join(dir, fmt.Sprintf("nats-%d.conf", i+1)))
-		urls = append(urls, fmt.Sprintf("127.0.0.1:%d", n.client))
+		c.addrs = append(c.addrs, fmt.Sprintf("127.0.0.1:%d", n.client))
 	}
 	for _, n := range nodes {
 		waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", n.http))
 	}
-	return urls
+	return c
 }
 
-// copyNATSConfig writes the three node files and accounts.conf of nats/
-// and cluster (the content of cluster.conf) into dir.
-func copyNATSConfig(t *testing.T, dir, cluster string) {
+// tlsLine matches the commented lines of cluster.conf's TLS blocks.
+var tlsLine = regexp.MustCompile(`(?m)^(\s*)#(tls: \{|  cert_file: |  key_file: |  ca_file: |  verify: |\})`)
+
+// enableTLS uncomments the two TLS blocks of cluster (clients, routes)
+// and points them at files.
+func enableTLS(t *testing.T, cluster string, files stacktest.TLSFiles) string {
+	t.Helper()
+	if n := strings.Count(cluster, "#tls: {"); n != 2 {
+		t.Fatalf("cluster.conf has %d commented TLS blocks, want 2 (clients, routes)", n)
+	}
+	cluster = tlsLine.ReplaceAllString(cluster, "$1$2")
+	return replaceEach(t, cluster, 2,
+		`"/etc/nats/tls/server.pem"`, strconv.Quote(files.ServerCert),
+		`"/etc/nats/tls/server-key.pem"`, strconv.Quote(files.ServerKey),
+		`"/etc/nats/tls/ca.pem"`, strconv.Quote(files.CA))
+}
+
+// copyNATSConfig writes the three node files and accounts.conf of the
+// folder src and cluster (the content of cluster.conf) into dir.
+func copyNATSConfig(t *testing.T, src, dir, cluster string) {
 	t.Helper()
 	for _, name := range []string{"nats-1.conf", "nats-2.conf", "nats-3.conf", "accounts.conf"} {
-		writeFile(t, filepath.Join(dir, name), readFile(t, filepath.Join("nats", name)))
+		writeFile(t, filepath.Join(dir, name), readFile(t, filepath.Join(src, name)))
 	}
 	writeFile(t, filepath.Join(dir, "cluster.conf"), cluster)
 }
@@ -240,27 +405,34 @@ func writeFile(t *testing.T, path, content string) {
 	}
 }
 
-// runInstant runs an instant command with NATS_URL and stdin, failing
+// runSecrets runs secrets.sh into a new folder and returns it: the
+// deploy files with fresh secrets, as an operator starts from.
+func runSecrets(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "deploy")
+	if out, err := exec.Command("/bin/sh", "secrets.sh", dir).CombinedOutput(); err != nil {
+		t.Fatalf("secrets.sh: %v\n%s", err, out)
+	}
+	return dir
+}
+
+// runInstant runs an instant command with exactly env and stdin, failing
 // the test unless it exits 0.
-func runInstant(t *testing.T, bin, natsURL, stdin string, args ...string) {
+func runInstant(t *testing.T, bin string, env []string, stdin string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = []string{"NATS_URL=" + natsURL}
+	cmd.Env = env
 	cmd.Stdin = strings.NewReader(stdin)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("instant %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 }
 
-// waitReplicated waits until each stream has a leader and two current
-// followers (about ten seconds here): before that a publication may go
-// unacknowledged.
-func waitReplicated(t *testing.T, url string, streams ...string) {
+// waitReplicated waits until each stream has three replicas, a leader
+// and two current followers (about ten seconds here): before that a
+// publication may go unacknowledged.
+func waitReplicated(t *testing.T, js jetstream.JetStream, streams ...string) {
 	t.Helper()
-	js, err := jetstream.New(stacktest.Connect(t, url))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
 	for _, name := range streams {
@@ -278,10 +450,11 @@ func waitReplicated(t *testing.T, url string, streams ...string) {
 }
 
 // runComposeScript runs the shell script of a one-shot service of
-// docker-compose.yaml (entrypoint sh -c) with NATS_URL, the instant
-// binary built for this run and bin/nats, failing the test unless it
-// exits 0. It returns the script's output.
-func runComposeScript(t *testing.T, service, natsURL, instantBin string) string {
+// docker-compose.yaml (entrypoint sh -c) with the service's environment,
+// natsEnv in place of its NATS settings, the instant binary built for
+// this run and bin/nats, failing the test unless it exits 0. It returns
+// the script's output.
+func runComposeScript(t *testing.T, service string, natsEnv []string, instantBin string) string {
 	t.Helper()
 	s := loadCompose(t).Services[service]
 	if len(s.Command) != 1 {
@@ -289,21 +462,41 @@ func runComposeScript(t *testing.T, service, natsURL, instantBin string) string 
 	}
 	// Compose turns $$ into $ before the shell sees it.
 	script := strings.ReplaceAll(s.Command[0], "$$", "$")
+	env := toolEnv(t, instantBin)
+	for k, v := range s.Environment {
+		if !strings.HasPrefix(k, "NATS_") {
+			env = append(env, k+"="+v)
+		}
+	}
+	return runScript(t, service+"'s script", append(env, natsEnv...), "-c", script)
+}
+
+// toolEnv returns PATH and HOME for a shell script: the instant binary
+// built for this run and bin/nats first in the PATH, no nats CLI context
+// of this machine.
+func toolEnv(t *testing.T, instantBin string) []string {
+	t.Helper()
 	bin := t.TempDir()
 	for name, target := range map[string]string{"instant": instantBin, "nats": stacktest.Binary(t, "nats")} {
 		if err := os.Symlink(target, filepath.Join(bin, name)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cmd := exec.Command("/bin/sh", "-c", script)
-	cmd.Env = []string{
+	return []string{
 		"PATH=" + bin + string(filepath.ListSeparator) + os.Getenv("PATH"),
-		"HOME=" + t.TempDir(), // no nats CLI context of this machine
-		"NATS_URL=" + natsURL,
+		"HOME=" + t.TempDir(),
 	}
+}
+
+// runScript runs /bin/sh with args and exactly env, failing the test
+// unless it exits 0, and returns its output.
+func runScript(t *testing.T, what string, env []string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("/bin/sh", args...)
+	cmd.Env = env
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("%s's script: %v\n%s", service, err, out)
+		t.Fatalf("%s: %v\n%s", what, err, out)
 	}
 	return string(out)
 }
@@ -312,7 +505,8 @@ func runComposeScript(t *testing.T, service, natsURL, instantBin string) string 
 // docker-compose.yaml twice: the first run adds the channel "public", the
 // second keeps the operator's change to it.
 func TestComposeSetupKeepsChannels(t *testing.T) {
-	url := stacktest.NATS(t).ClientURL()
+	// One server: one replica, whatever docker-compose.yaml says.
+	url := []string{"NATS_URL=" + stacktest.NATS(t).ClientURL(), "INSTANT_REPLICAS=1"}
 	instantBin := instantBinary(t)
 	runComposeScript(t, "setup", url, instantBin)
 	if got := listChannels(t, instantBin, url); len(got) != 1 || got[0].Name != "public" || !got[0].Active {
@@ -326,14 +520,14 @@ func TestComposeSetupKeepsChannels(t *testing.T) {
 }
 
 // listChannels returns the output of `instant channels list --json`.
-func listChannels(t *testing.T, bin, natsURL string) []struct {
+func listChannels(t *testing.T, bin string, natsEnv []string) []struct {
 	Name   string
 	Active bool
 	Groups []string
 } {
 	t.Helper()
 	cmd := exec.Command(bin, "channels", "list", "--json")
-	cmd.Env = []string{"NATS_URL=" + natsURL}
+	cmd.Env = natsEnv
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("instant channels list: %v", err)
@@ -367,15 +561,15 @@ type watchedConn struct {
 	errs chan error
 }
 
-func connectAs(t *testing.T, url string) *watchedConn {
+func connectAs(t *testing.T, url string, opts ...nats.Option) *watchedConn {
 	t.Helper()
 	c := &watchedConn{errs: make(chan error, 16)}
-	nc, err := nats.Connect(url, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+	nc, err := nats.Connect(url, append(opts, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 		select {
 		case c.errs <- err:
 		default:
 		}
-	}))
+	}))...)
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
@@ -444,4 +638,36 @@ func (c *watchedConn) wantViolation(t *testing.T, what string) {
 			t.Fatalf("%s was not refused within %v", what, errWait)
 		}
 	}
+}
+
+// testBackupRestore backs the KV buckets of cluster c up with
+// nats/backup.sh, restores them with nats/restore.sh into a fresh NATS
+// server, and wants the same channels and users there.
+func testBackupRestore(t *testing.T, c *natsCluster, instantBin string) {
+	dir := filepath.Join(t.TempDir(), "backup")
+	tools := toolEnv(t, instantBin)
+	runScript(t, "backup.sh", slices.Concat(tools, c.env("admin")), "nats/backup.sh", dir)
+
+	fresh := []string{"NATS_URL=" + stacktest.NATS(t).ClientURL()}
+	runScript(t, "restore.sh", slices.Concat(tools, fresh, []string{"INSTANT_REPLICAS=1"}), "nats/restore.sh", dir)
+
+	for _, what := range []string{"channels", "users"} {
+		before, after := listJSON(t, instantBin, c.env("admin"), what), listJSON(t, instantBin, fresh, what)
+		if !bytes.Equal(before, after) || !bytes.Contains(after, []byte(`"alice"`)) && what == "users" ||
+			!bytes.Contains(after, []byte(`"orders"`)) && what == "channels" {
+			t.Errorf("%s after the restore:\n%s\nwant as before:\n%s", what, after, before)
+		}
+	}
+}
+
+// listJSON returns the output of `instant WHAT list --json` with env.
+func listJSON(t *testing.T, bin string, env []string, what string) []byte {
+	t.Helper()
+	cmd := exec.Command(bin, what, "list", "--json")
+	cmd.Env = env
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("instant %s list: %v", what, err)
+	}
+	return out
 }
