@@ -358,8 +358,19 @@ func TestDockerfile(t *testing.T) {
 	dockerfile := readFile(t, "Dockerfile")
 	goMod := readFile(t, filepath.Join(stacktest.RepoRoot(t), "go.mod"))
 	goVersion := regexp.MustCompile(`(?m)^go (\d+\.\d+)`).FindStringSubmatch(goMod)
-	if goVersion == nil || !strings.Contains(dockerfile, "FROM golang:"+goVersion[1]+" AS build") {
-		t.Errorf("the build stage does not use the Go version of go.mod (%v)", goVersion)
+	if goVersion == nil || !regexp.MustCompile(`(?m)^FROM golang:`+regexp.QuoteMeta(goVersion[1])+`\.\d+ AS build$`).MatchString(dockerfile) {
+		t.Errorf("the build stage does not use a pinned patch release of go.mod's Go %v", goVersion)
+	}
+	// Pinned base images: a patch release, never a moving tag.
+	for _, m := range regexp.MustCompile(`(?m)^FROM (\S+)`).FindAllStringSubmatch(dockerfile, -1) {
+		if !regexp.MustCompile(`:\d+\.\d+\.\d+`).MatchString(m[1]) {
+			t.Errorf("base image %s is not pinned to a patch release", m[1])
+		}
+	}
+	for name, s := range loadCompose(t).Services {
+		if s.Image != "" && s.Image != "instant:latest" && !regexp.MustCompile(`:v?\d+\.\d+\.\d+`).MatchString(s.Image) {
+			t.Errorf("compose service %s runs %s, not pinned to a release", name, s.Image)
+		}
 	}
 	if !strings.Contains(dockerfile, `ENTRYPOINT ["/usr/local/bin/instant"]`) ||
 		!strings.Contains(dockerfile, "COPY --from=build /out/instant /usr/local/bin/instant") {

@@ -16,7 +16,7 @@ import (
 )
 
 // settingName matches the names of instant's environment settings.
-var settingName = regexp.MustCompile(`\b(INSTANT_[A-Z0-9_]+|CENTRIFUGO_[A-Z0-9_]+|NATS_URL|SITE_NAME)\b`)
+var settingName = regexp.MustCompile(`\b(INSTANT_[A-Z0-9_]+|CENTRIFUGO_[A-Z0-9_]+|NATS_[A-Z]+|SITE_NAME)\b`)
 
 // notSettings look like settings but name something else in the deploy
 // files: the bridge's dead-letter stream, named in NATS permissions.
@@ -124,6 +124,10 @@ func TestAuthBehindProxySettings(t *testing.T) {
 			if env[k] != v {
 				t.Errorf("%s: %s = %q, want %q", where, k, env[k], v)
 			}
+		}
+		// The header only from the proxy: anyone else could forge it.
+		if env["INSTANT_TRUSTED_PROXIES"] == "" {
+			t.Errorf("%s: INSTANT_CLIENT_IP_HEADER without INSTANT_TRUSTED_PROXIES", where)
 		}
 	}
 	for k := range want {

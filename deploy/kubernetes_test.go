@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,12 +14,16 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
+
+	"github.com/instanthq/instant/monitor"
 )
 
 // kustomization lists the manifests; it is kustomize's file, not a
@@ -31,27 +36,37 @@ var k8sKinds = map[string]struct {
 	apiVersion string
 	new        func() any
 }{
-	"Namespace":           {"v1", func() any { return &corev1.Namespace{} }},
-	"ConfigMap":           {"v1", func() any { return &corev1.ConfigMap{} }},
-	"Secret":              {"v1", func() any { return &corev1.Secret{} }},
-	"Service":             {"v1", func() any { return &corev1.Service{} }},
-	"Deployment":          {"apps/v1", func() any { return &appsv1.Deployment{} }},
-	"PodDisruptionBudget": {"policy/v1", func() any { return &policyv1.PodDisruptionBudget{} }},
+	"Namespace":             {"v1", func() any { return &corev1.Namespace{} }},
+	"ConfigMap":             {"v1", func() any { return &corev1.ConfigMap{} }},
+	"Secret":                {"v1", func() any { return &corev1.Secret{} }},
+	"Service":               {"v1", func() any { return &corev1.Service{} }},
+	"Deployment":            {"apps/v1", func() any { return &appsv1.Deployment{} }},
+	"PodDisruptionBudget":   {"policy/v1", func() any { return &policyv1.PodDisruptionBudget{} }},
+	"NetworkPolicy":         {"networking.k8s.io/v1", func() any { return &networkingv1.NetworkPolicy{} }},
+	"CronJob":               {"batch/v1", func() any { return &batchv1.CronJob{} }},
+	"PersistentVolumeClaim": {"v1", func() any { return &corev1.PersistentVolumeClaim{} }},
 }
+
+// secretExample holds the example Secrets, kept out of the kustomization.
+const secretExample = "secret.example.yaml"
 
 // manifests holds the decoded objects of kubernetes/.
 type manifests struct {
 	deployments []*appsv1.Deployment
 	services    []*corev1.Service
 	pdbs        []*policyv1.PodDisruptionBudget
+	policies    []*networkingv1.NetworkPolicy
+	cronJobs    []*batchv1.CronJob
 	configMaps  map[string]*corev1.ConfigMap
 	secrets     map[string]*corev1.Secret
 	files       []string // the manifest files, sorted, without kustomization.yaml
-	count       int      // documents decoded
+	count       int      // documents decoded, secrets excluded
 }
 
 // loadManifests decodes every document of kubernetes/*.yaml strictly into
 // its Kubernetes type: an unknown kind, apiVersion or field fails the test.
+// The ConfigMap "instant" is the one kustomization.yaml generates from
+// instant.env.
 func loadManifests(t *testing.T) *manifests {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join("kubernetes", "*.yaml"))
@@ -67,6 +82,10 @@ func loadManifests(t *testing.T) *manifests {
 		for i, doc := range splitYAML(readFile(t, file)) {
 			m.add(t, file+" #"+strconv.Itoa(i+1), doc)
 		}
+	}
+	m.configMaps["instant"] = &corev1.ConfigMap{
+		ObjectMeta: metav1.ObjectMeta{Name: "instant", Namespace: "instant"},
+		Data:       parseEnvFile(t, filepath.Join("kubernetes", "instant.env")),
 	}
 	return m
 }
@@ -88,7 +107,9 @@ func (m *manifests) add(t *testing.T, where string, doc []byte) {
 	if err := yaml.UnmarshalStrict(doc, obj); err != nil {
 		t.Fatalf("%s: %s: %v", where, meta.Kind, err)
 	}
-	m.count++
+	if meta.Kind != "Secret" {
+		m.count++
+	}
 	switch o := obj.(type) {
 	case *appsv1.Deployment:
 		m.deployments = append(m.deployments, o)
@@ -100,6 +121,10 @@ func (m *manifests) add(t *testing.T, where string, doc []byte) {
 		m.configMaps[o.Name] = o
 	case *corev1.Secret:
 		m.secrets[o.Name] = o
+	case *networkingv1.NetworkPolicy:
+		m.policies = append(m.policies, o)
+	case *batchv1.CronJob:
+		m.cronJobs = append(m.cronJobs, o)
 	}
 }
 
@@ -368,19 +393,37 @@ func TestKubernetesSecretsArePlaceholders(t *testing.T) {
 }
 
 // TestKubernetesKustomization checks that the kustomization lists every
-// manifest and that kubectl builds it (offline).
+// manifest but the example Secrets, and that what kubectl builds from it
+// (offline) holds no Secret (an apply would overwrite the real ones), a
+// ConfigMap whose name carries a hash of instant.env that the Deployments
+// use (a change rolls them), and pinned images.
 func TestKubernetesKustomization(t *testing.T) {
 	m := loadManifests(t)
 	var k struct {
-		APIVersion string   `json:"apiVersion"`
-		Kind       string   `json:"kind"`
-		Resources  []string `json:"resources"`
+		APIVersion         string   `json:"apiVersion"`
+		Kind               string   `json:"kind"`
+		Resources          []string `json:"resources"`
+		ConfigMapGenerator []struct {
+			Name      string   `json:"name"`
+			Namespace string   `json:"namespace"`
+			Envs      []string `json:"envs"`
+			Options   any      `json:"options"`
+		} `json:"configMapGenerator"`
+		Images []struct {
+			Name    string `json:"name"`
+			NewName string `json:"newName"`
+			NewTag  string `json:"newTag"`
+		} `json:"images"`
 	}
 	if err := yaml.UnmarshalStrict([]byte(readFile(t, filepath.Join("kubernetes", kustomization))), &k); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(slices.Sorted(slices.Values(k.Resources)), m.files) {
-		t.Errorf("kustomization resources %v, want every manifest %v", k.Resources, m.files)
+	want := slices.DeleteFunc(slices.Clone(m.files), func(f string) bool { return f == secretExample })
+	if !slices.Equal(slices.Sorted(slices.Values(k.Resources)), want) {
+		t.Errorf("kustomization resources %v, want every manifest but %s: %v", k.Resources, secretExample, want)
+	}
+	if len(k.Images) != 1 || k.Images[0].Name != "instant" || k.Images[0].NewTag == "" || k.Images[0].NewTag == "latest" {
+		t.Errorf("images %+v, want instant with a pinned tag", k.Images)
 	}
 	kubectl, err := exec.LookPath("kubectl")
 	if err != nil {
@@ -390,8 +433,46 @@ func TestKubernetesKustomization(t *testing.T) {
 	if err != nil {
 		t.Fatalf("kubectl kustomize: %v", err)
 	}
-	if got := len(splitYAML(string(out))); got != m.count {
-		t.Errorf("kubectl kustomize built %d objects, want %d", got, m.count)
+	docs := splitYAML(string(out))
+	if got := len(docs); got != m.count+1 { // + the generated ConfigMap
+		t.Errorf("kubectl kustomize built %d objects, want %d", got, m.count+1)
+	}
+	var configMap string
+	var used []string
+	for _, doc := range docs {
+		var obj struct {
+			metav1.TypeMeta   `json:",inline"`
+			metav1.ObjectMeta `json:"metadata"`
+		}
+		if err := yaml.Unmarshal(doc, &obj); err != nil {
+			t.Fatal(err)
+		}
+		switch obj.Kind {
+		case "Secret":
+			t.Errorf("kubectl kustomize output holds the Secret %s: an apply would overwrite the real one", obj.Name)
+		case "ConfigMap":
+			configMap = obj.Name
+		case "Deployment":
+			var d appsv1.Deployment
+			if err := yaml.Unmarshal(doc, &d); err != nil {
+				t.Fatal(err)
+			}
+			c := d.Spec.Template.Spec.Containers[0]
+			if strings.HasSuffix(c.Image, ":latest") || !strings.Contains(c.Image, ":") {
+				t.Errorf("%s runs %q, want a pinned tag", d.Name, c.Image)
+			}
+			for _, from := range c.EnvFrom {
+				if from.ConfigMapRef != nil {
+					used = append(used, from.ConfigMapRef.Name)
+				}
+			}
+		}
+	}
+	if !regexp.MustCompile(`^instant-[a-z0-9]{10}$`).MatchString(configMap) {
+		t.Errorf("generated ConfigMap %q, want instant-<hash of instant.env>", configMap)
+	}
+	if len(used) != 2 || used[0] != configMap || used[1] != configMap {
+		t.Errorf("the Deployments use the ConfigMaps %v, want %s twice", used, configMap)
 	}
 }
 
@@ -413,5 +494,118 @@ func TestKubernetesKubectlDryRun(t *testing.T) {
 	}
 	if err != nil {
 		t.Fatalf("kubectl create --dry-run=client: %v\n%s", err, out)
+	}
+}
+
+// TestKubernetesProbesAndShutdown checks that the probes wait longer than
+// the readiness checks' own bound and that auth leaves its Service before
+// it stops.
+func TestKubernetesProbesAndShutdown(t *testing.T) {
+	for _, d := range loadManifests(t).deployments {
+		c := d.Spec.Template.Spec.Containers[0]
+		for name, p := range map[string]*corev1.Probe{"livenessProbe": c.LivenessProbe, "readinessProbe": c.ReadinessProbe} {
+			if p == nil || time.Duration(p.TimeoutSeconds)*time.Second <= monitor.CheckTimeout {
+				t.Errorf("%s %s: timeoutSeconds not above the readiness checks' %v", d.Name, name, monitor.CheckTimeout)
+			}
+		}
+		if slices.Equal(c.Args, []string{"auth"}) {
+			if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil || c.Lifecycle.PreStop.Sleep.Seconds <= 0 {
+				t.Errorf("%s: no preStop sleep: the pod would stop before the Service forgets it", d.Name)
+			}
+		}
+	}
+}
+
+// TestKubernetesNetworkPolicies checks that a default deny covers every
+// pod and that each container port is opened to someone by a policy
+// selecting its pods.
+func TestKubernetesNetworkPolicies(t *testing.T) {
+	m := loadManifests(t)
+	deny := false
+	for _, p := range m.policies {
+		deny = deny || (len(p.Spec.PodSelector.MatchLabels) == 0 && len(p.Spec.Ingress) == 0 && len(p.Spec.Egress) == 0 &&
+			slices.Contains(p.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) && slices.Contains(p.Spec.PolicyTypes, networkingv1.PolicyTypeEgress))
+	}
+	if !deny {
+		t.Error("no default-deny NetworkPolicy (empty pod selector, Ingress and Egress, no rule)")
+	}
+	for _, d := range m.deployments {
+		c := d.Spec.Template.Spec.Containers[0]
+		for _, port := range c.Ports {
+			open := false
+			for _, p := range m.policies {
+				s, err := metav1.LabelSelectorAsSelector(&p.Spec.PodSelector)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !s.Matches(labels.Set(d.Spec.Template.Labels)) {
+					continue
+				}
+				for _, rule := range p.Spec.Ingress {
+					for _, rp := range rule.Ports {
+						open = open || (rp.Port != nil && rp.Port.IntValue() == int(port.ContainerPort))
+					}
+				}
+			}
+			if !open {
+				t.Errorf("%s: no NetworkPolicy lets anyone reach port %d", d.Name, port.ContainerPort)
+			}
+		}
+	}
+}
+
+// TestNATSHelmValues checks the values for the official NATS chart: a
+// 3-node JetStream cluster whose config includes accounts.conf from a
+// mounted Secret, and Secrets whose NATS_URL names the chart's client
+// Service.
+func TestNATSHelmValues(t *testing.T) {
+	var v struct {
+		Config struct {
+			Cluster struct {
+				Enabled  bool
+				Replicas int
+			}
+			Jetstream struct{ Enabled bool }
+			Merge     map[string]any
+		}
+		Container struct {
+			Image struct{ Tag string }
+			Patch []struct {
+				Op, Path string
+				Value    corev1.VolumeMount
+			}
+		}
+		PodTemplate struct {
+			Patch []struct {
+				Op, Path string
+				Value    corev1.Volume
+			}
+		} `json:"podTemplate"`
+	}
+	if err := yaml.Unmarshal([]byte(readFile(t, "nats/helm-values.yaml")), &v); err != nil {
+		t.Fatal(err)
+	}
+	if !v.Config.Cluster.Enabled || v.Config.Cluster.Replicas != 3 || !v.Config.Jetstream.Enabled {
+		t.Errorf("config %+v, want a 3-node cluster with JetStream", v.Config)
+	}
+	include, _ := v.Config.Merge["$include"].(string)
+	if len(v.Container.Patch) != 1 || len(v.PodTemplate.Patch) != 1 {
+		t.Fatalf("want one volume and its mount, got %+v and %+v", v.Container.Patch, v.PodTemplate.Patch)
+	}
+	mount, vol := v.Container.Patch[0].Value, v.PodTemplate.Patch[0].Value
+	// The chart's config is /etc/nats-config/nats.conf: includes are
+	// relative to it.
+	if filepath.Join("/etc/nats-config", include) != filepath.Join(mount.MountPath, "accounts.conf") ||
+		mount.Name != vol.Name || vol.Secret == nil {
+		t.Errorf("$include %q, mount %+v, volume %+v: want accounts.conf from a mounted Secret", include, mount, vol)
+	}
+	if want := "2.15.2-alpine"; v.Container.Image.Tag != want {
+		t.Errorf("image tag %q, want %q (the nats-server the tests run)", v.Container.Image.Tag, want)
+	}
+	for name, s := range loadManifests(t).secrets {
+		u, err := url.Parse(s.StringData["NATS_URL"])
+		if err != nil || u.Host != "nats.nats.svc:4222" {
+			t.Errorf("Secret %s: NATS_URL host %q, want the chart's Service nats.nats.svc:4222", name, u.Host)
+		}
 	}
 }

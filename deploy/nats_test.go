@@ -436,7 +436,12 @@ func waitReplicated(t *testing.T, js jetstream.JetStream, streams ...string) {
 	ctx, cancel := context.WithTimeout(context.Background(), readyTimeout)
 	defer cancel()
 	for _, name := range streams {
+		// The bridge is ready before it created its streams.
 		s, err := js.Stream(ctx, name)
+		for errors.Is(err, jetstream.ErrStreamNotFound) {
+			time.Sleep(100 * time.Millisecond)
+			s, err = js.Stream(ctx, name)
+		}
 		if err != nil {
 			t.Fatalf("stream %s: %v", name, err)
 		}

@@ -83,6 +83,8 @@ func TestSystemdUnitsSettings(t *testing.T) {
 				"SystemCallFilter":         "@system-service",
 				"MemoryDenyWriteExecute":   "yes",
 				"LockPersonality":          "yes",
+				"MemoryMax":                "256M",
+				"TasksMax":                 "256",
 			}
 			for k, v := range want {
 				if got := service[k]; len(got) == 0 || got[0] != v {
