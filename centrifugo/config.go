@@ -21,6 +21,12 @@ type ServerConfig struct {
 // history and recovery so reconnecting browsers get what they missed, and
 // the health endpoint.
 func (c ServerConfig) JSON() ([]byte, error) {
+	return json.MarshalIndent(c.Map(), "", "  ")
+}
+
+// Map is the configuration JSON writes, as nested maps (keys as in
+// Centrifugo's configtypes), for callers that add settings of their own.
+func (c ServerConfig) Map() map[string]any {
 	channel := map[string]any{
 		"history_size":                 c.HistorySize,
 		"history_ttl":                  c.HistoryTTL,
@@ -39,7 +45,7 @@ func (c ServerConfig) JSON() ([]byte, error) {
 	if c.Address != "" {
 		httpServer["address"] = c.Address
 	}
-	return json.MarshalIndent(map[string]any{
+	return map[string]any{
 		"http_server": httpServer,
 		"http_api":    map[string]any{"key": c.APIKey},
 		"client": map[string]any{
@@ -51,5 +57,5 @@ func (c ServerConfig) JSON() ([]byte, error) {
 			"namespaces":        namespaces,
 		},
 		"health": map[string]any{"enabled": true},
-	}, "", "  ")
+	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -22,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/instanthq/instant"
+	"github.com/instanthq/instant/internal/child"
 	"github.com/instanthq/instant/localnats"
 	"github.com/instanthq/instant/registry"
 	"github.com/instanthq/instant/users"
@@ -128,11 +128,7 @@ func startDevParts(ctx context.Context, g *errgroup.Group, s settings, ports dev
 	if err != nil {
 		return err
 	}
-	child, err := startChild(ctx, g, bin, []string{"--config", filepath.Join(dataDir, centrifugoConfigFile)}, env.Stderr)
-	if err != nil {
-		return err
-	}
-	if err := waitHealthy(ctx, s.CentrifugoURL+"/health", child); err != nil {
+	if err := startCentrifugo(ctx, g, bin, filepath.Join(dataDir, centrifugoConfigFile), s.CentrifugoURL, env.Stderr); err != nil {
 		return err
 	}
 	s.WebsocketURL = fmt.Sprintf("ws://127.0.0.1:%d/connection/websocket", ports.Centrifugo)
@@ -309,105 +305,41 @@ func ensureChannels(ctx context.Context, nc *natsConn, chs []instant.Channel) er
 	return nil
 }
 
-// child is a process the stack depends on.
-type child struct {
-	name   string
-	exited chan struct{} // closed when the process ended
-}
-
-// startChild starts bin as a child process whose output goes to out, each
-// line prefixed with its name. When ctx ends it is stopped (SIGTERM, then
-// SIGKILL after 10s); if it dies before, the group fails.
-func startChild(ctx context.Context, g *errgroup.Group, bin string, args []string, out io.Writer) (*child, error) {
-	name := filepath.Base(bin)
-	cmd := exec.Command(bin, args...)
-	cmd.Env = childEnv()
-	setParentDeathSignal(cmd)
-	pipe, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", bin, err)
-	}
-	c := &child{name: name, exited: make(chan struct{})}
-	copied := make(chan struct{})
-	go func() {
-		defer close(copied)
-		r := bufio.NewReader(pipe) // no line length limit: the pipe is read to its end
-		for {
-			line, err := r.ReadString('\n')
-			if line != "" {
-				fmt.Fprintf(out, "%s | %s\n", name, strings.TrimSuffix(line, "\n"))
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	g.Go(func() error {
-		<-copied
-		err := cmd.Wait()
-		close(c.exited)
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("%s exited unexpectedly (%v): see its output above", name, err)
+// startCentrifugo starts Centrifugo with the config file conf, its output
+// on out with each line prefixed "centrifugo | ", and waits (30s at most)
+// until url/health answers. When ctx ends it is stopped (SIGTERM, then
+// SIGKILL after 10s); if it dies before, g fails.
+func startCentrifugo(ctx context.Context, g *errgroup.Group, bin, conf, url string, out io.Writer) error {
+	p, err := child.Start(bin, []string{"--config", conf}, child.Options{
+		Output: out,
+		Prefix: "centrifugo | ",
+		// Centrifugo would read CENTRIFUGO_* variables as its own settings.
+		ScrubEnv: []string{"CENTRIFUGO_"},
+		// SIGTERM, not SIGKILL, so that it closes its clients when instant
+		// dies without stopping it.
+		ParentDeath: syscall.SIGTERM,
 	})
+	if err != nil {
+		return err
+	}
 	g.Go(func() error {
 		select {
-		case <-c.exited:
-		case <-ctx.Done():
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-c.exited:
-			case <-time.After(10 * time.Second):
-				_ = cmd.Process.Kill()
-			}
-		}
-		return nil
-	})
-	return c, nil
-}
-
-// childEnv is this process's environment without CENTRIFUGO_* variables,
-// which Centrifugo would read as its own settings.
-func childEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CENTRIFUGO_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-// waitHealthy polls url until it answers 200, the child dies, ctx ends
-// or 30s pass.
-func waitHealthy(ctx context.Context, url string, c *child) error {
-	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return err
-		}
-		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+		case <-p.Done():
+			if ctx.Err() != nil {
 				return nil
 			}
-		}
-		select {
-		case <-c.exited:
-			return fmt.Errorf("%s exited at start: see its output above (port in use?)", c.name)
+			return fmt.Errorf("%s exited unexpectedly (%v): see its output above", p.Name, p.Err())
 		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+			p.Stop(10 * time.Second)
+			return nil
 		}
+	})
+	health := child.HealthOK(&http.Client{Timeout: 2 * time.Second}, url+"/health")
+	err = p.WaitReady(ctx, 30*time.Second, health)
+	if errors.Is(err, child.ErrExited) {
+		return fmt.Errorf("%s exited at start: see its output above (port in use?)", p.Name)
 	}
-	return fmt.Errorf("%s did not answer %s within 30s", c.name, url)
+	return err
 }
 
 // printDevBanner tells what runs and what to try; password is the demo

@@ -12,16 +12,17 @@ import (
 	"maps"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/instanthq/instant/centrifugo"
+	"github.com/instanthq/instant/internal/child"
 )
 
 // Timeouts of the Centrifugo helpers.
@@ -66,14 +67,7 @@ type Centrifugo struct {
 	http *http.Client
 
 	mu   sync.Mutex
-	proc *process // nil when not running
-}
-
-// process is one run of the binary.
-type process struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed when Wait returned
-	err  error         // Wait's result, set before done is closed
+	proc *child.Process // nil when not running
 }
 
 // StartCentrifugo writes a Centrifugo v6 config with fresh random secrets
@@ -146,8 +140,10 @@ func (c *Centrifugo) setPort(port int) {
 	c.WSURL = "ws://127.0.0.1:" + strconv.Itoa(port) + "/connection/websocket"
 }
 
-// centrifugoConfig builds the v6 JSON config (key names as in Centrifugo's
-// internal/configtypes).
+// centrifugoConfig is the production config (centrifugo.ServerConfig) on
+// loopback for any origin, plus what tests want: the memory engine, quiet
+// logs, recovery of a full history, no usage stats, a short shutdown, and
+// opts.Extra.
 func centrifugoConfig(c *Centrifugo, opts CentrifugoOptions) map[string]any {
 	historySize := opts.HistorySize
 	if historySize <= 0 {
@@ -157,41 +153,24 @@ func centrifugoConfig(c *Centrifugo, opts CentrifugoOptions) map[string]any {
 	if logLevel == "" {
 		logLevel = "warn"
 	}
-	// No allow_subscribe_for_client: every subscription, to "public" as
-	// well as to "$…" channels, needs a subscription token.
-	channelOptions := func() map[string]any {
-		return map[string]any{
-			"history_size":                 historySize,
-			"history_ttl":                  "300s",
-			"force_recovery":               true,
-			"allow_history_for_subscriber": true,
-		}
-	}
-	namespaces := make([]any, 0, len(opts.Namespaces))
-	for _, name := range opts.Namespaces {
-		ns := channelOptions()
-		ns["name"] = name
-		namespaces = append(namespaces, ns)
-	}
-	cfg := map[string]any{
-		"http_server": map[string]any{"address": "127.0.0.1", "port": c.Port},
-		"log":         map[string]any{"level": logLevel},
-		"engine":      map[string]any{"type": "memory"},
-		"client": map[string]any{
-			"token":           map[string]any{"hmac_secret_key": c.HMACKey},
-			"allowed_origins": []any{"*"},
-			// Recover up to a full history after a reconnect (default 300).
-			"recovery_max_publication_limit": historySize,
-		},
-		"http_api":    map[string]any{"key": c.APIKey},
-		"health":      map[string]any{"enabled": true},
+	cfg := centrifugo.ServerConfig{
+		Address:        "127.0.0.1",
+		Port:           c.Port,
+		APIKey:         c.APIKey,
+		HMACKey:        c.HMACKey,
+		AllowedOrigins: []string{"*"},
+		HistorySize:    historySize,
+		HistoryTTL:     "300s",
+		Namespaces:     opts.Namespaces,
+	}.Map()
+	mergeConfig(cfg, map[string]any{
+		"log":    map[string]any{"level": logLevel},
+		"engine": map[string]any{"type": "memory"},
+		// Recover up to a full history after a reconnect (default 300).
+		"client":      map[string]any{"recovery_max_publication_limit": historySize},
 		"usage_stats": map[string]any{"disabled": true},
 		"shutdown":    map[string]any{"timeout": "5s"},
-		"channel": map[string]any{
-			"without_namespace": channelOptions(),
-			"namespaces":        namespaces,
-		},
-	}
+	})
 	mergeConfig(cfg, opts.Extra)
 	return cfg
 }
@@ -231,81 +210,43 @@ func (c *Centrifugo) start() error {
 		return errors.New("centrifugo is already running")
 	}
 	fmt.Fprintf(c.out, "--- starting centrifugo on port %d\n", c.Port)
-	cmd := exec.Command(c.bin, "--config", c.ConfigPath)
-	cmd.Dir = filepath.Dir(c.ConfigPath)
-	cmd.Env = childEnv()
 	run := newTailBuffer(64 << 10) // this run's output alone
-	cmd.Stdout = io.MultiWriter(c.out, run)
-	cmd.Stderr = cmd.Stdout
-	SetParentDeathSignal(cmd)
-	if err := cmd.Start(); err != nil {
+	p, err := child.Start(c.bin, []string{"--config", c.ConfigPath}, child.Options{
+		Dir:    filepath.Dir(c.ConfigPath),
+		Output: io.MultiWriter(c.out, run),
+		// Centrifugo reads CENTRIFUGO_* as config overrides, and tests set
+		// some of them (e.g. CENTRIFUGO_API_KEY) for the parts under test.
+		ScrubEnv: []string{"CENTRIFUGO_"},
+	})
+	if err != nil {
 		c.mu.Unlock()
-		return fmt.Errorf("start centrifugo: %w", err)
+		return err
 	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
 	c.proc = p
 	c.mu.Unlock()
 
-	deadline := time.Now().Add(readyTimeout)
-	for {
-		select {
-		case <-p.done:
-			c.mu.Lock()
-			c.proc = nil
-			c.mu.Unlock()
-			if strings.Contains(run.String(), "address already in use") {
-				return fmt.Errorf("centrifugo on port %d: %w", c.Port, errAddrInUse)
-			}
-			return fmt.Errorf("centrifugo exited before it was ready: %v", p.err)
-		default:
+	err = p.WaitReady(context.Background(), readyTimeout, c.ready)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, child.ErrExited):
+		c.mu.Lock()
+		c.proc = nil
+		c.mu.Unlock()
+		if strings.Contains(run.String(), "address already in use") {
+			return fmt.Errorf("centrifugo on port %d: %w", c.Port, errAddrInUse)
 		}
-		err := c.ready()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			c.kill()
-			return fmt.Errorf("centrifugo on port %d not ready within %v: %v", c.Port, readyTimeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return fmt.Errorf("centrifugo exited before it was ready: %v", p.Err())
+	default:
+		c.kill()
+		return fmt.Errorf("centrifugo on port %d: %w", c.Port, err)
 	}
 }
 
-// childEnv is the environment without CENTRIFUGO_* variables: Centrifugo
-// reads those as config overrides, and tests set some of them (e.g.
-// CENTRIFUGO_API_KEY) for the parts under test.
-func childEnv() []string {
-	env := os.Environ()
-	out := env[:0:0]
-	for _, kv := range env {
-		if !strings.HasPrefix(strings.ToUpper(kv), "CENTRIFUGO_") {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
-
-// ready reports whether /health and the HTTP API answer, each within a
-// second (so that start notices soon when the process exits).
-func (c *Centrifugo) ready() error {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.URL+"/health", nil)
-	if err != nil {
+// ready reports whether /health and the HTTP API answer.
+func (c *Centrifugo) ready(ctx context.Context) error {
+	if err := child.HealthOK(c.http, c.URL+"/health")(ctx); err != nil {
 		return err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return err
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("/health: %s", resp.Status)
 	}
 	var info json.RawMessage
 	return c.callContext(ctx, "info", struct{}{}, &info)
@@ -392,15 +333,8 @@ func (c *Centrifugo) Stop(tb testing.TB) {
 		tb.Fatalf("stacktest: centrifugo is not running")
 	}
 	fmt.Fprintf(c.out, "--- stopping centrifugo (SIGTERM)\n")
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		tb.Logf("stacktest: SIGTERM centrifugo: %v", err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(stopTimeout):
-		tb.Errorf("stacktest: centrifugo did not exit within %v of SIGTERM; killing it", stopTimeout)
-		_ = p.cmd.Process.Kill()
-		<-p.done
+	if !p.Stop(stopTimeout) {
+		tb.Errorf("stacktest: centrifugo did not exit within %v of SIGTERM; killed it", stopTimeout)
 	}
 }
 
@@ -423,8 +357,7 @@ func (c *Centrifugo) kill() bool {
 		return false
 	}
 	fmt.Fprintf(c.out, "--- killing centrifugo\n")
-	_ = p.cmd.Process.Kill()
-	<-p.done
+	p.Kill()
 	return true
 }
 
@@ -446,7 +379,7 @@ func (c *Centrifugo) pid() int {
 	if c.proc == nil {
 		return 0
 	}
-	return c.proc.cmd.Process.Pid
+	return c.proc.Pid()
 }
 
 // ConnToken returns an HS256 connection token {sub, exp, iat} for user,

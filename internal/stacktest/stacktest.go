@@ -13,9 +13,13 @@ package stacktest
 import (
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
+
+	"github.com/instanthq/instant/internal/child"
 )
 
 // RepoRoot returns the directory holding go.mod, found by walking up from
@@ -108,3 +112,8 @@ func dumpOnFailure(tb testing.TB, what string, buf *tailBuffer) {
 		}
 	})
 }
+
+// SetParentDeathSignal makes the kernel kill cmd's process when the test
+// binary dies without running its cleanups (e.g. on a -timeout panic),
+// for the processes tests start themselves.
+func SetParentDeathSignal(cmd *exec.Cmd) { child.SetParentDeathSignal(cmd, syscall.SIGKILL) }
