@@ -415,7 +415,10 @@ func TestScaleOut(t *testing.T) {
 	before := c.requests.Load()
 	c.signal(t, syscall.SIGCONT)
 	// It rejoins and takes partitions again (handed over by d).
-	waitFor(t, func() bool { v, err := c.metric("instant_bridge_partition_takeovers_total"); return err == nil && v > took })
+	waitFor(t, func() bool {
+		v, err := c.metric("instant_bridge_partition_takeovers_total")
+		return err == nil && v > took
+	})
 	if n := c.requests.Load() - before; n != 0 {
 		t.Errorf("the worker sent %d requests to Centrifugo after it resumed, want none (its leases ran out)", n)
 	}
