@@ -105,8 +105,8 @@ func (c Channel) Validate() error {
 		return fmt.Errorf("%w %q: a %s channel must be named %q", ErrBadChannel, c.Name, c.Level, ChannelName(c.Name, c.Level))
 	}
 	for _, g := range c.Groups {
-		if strings.TrimSpace(g) == "" || strings.ContainsAny(g, ",\n") {
-			return fmt.Errorf("%w: group name %q", ErrBadChannel, g)
+		if err := ValidGroup(g); err != nil {
+			return fmt.Errorf("%w %q: %w", ErrBadChannel, c.Name, err)
 		}
 	}
 	return nil

@@ -41,6 +41,8 @@ func TestNewChannel(t *testing.T) {
 		{"", instant.LevelUsers, nil, instant.ErrBadChannel},
 		{"x", "root", nil, instant.ErrBadLevel},
 		{"x", instant.LevelGroups, []string{" "}, instant.ErrBadChannel},
+		{"x", instant.LevelGroups, []string{"a\rb"}, instant.ErrBadGroup},
+		{"x", instant.LevelGroups, []string{"a\xffb"}, instant.ErrBadGroup},
 	}
 	for _, tt := range tests {
 		c, err := instant.NewChannel(tt.name, tt.level, tt.groups)

@@ -34,6 +34,12 @@ var (
 	ErrRedeliveryLimit    = errors.New("redelivery limit reached")
 )
 
+// Errors of the access rules (see ValidUsername and ValidGroup).
+var (
+	ErrBadUsername = errors.New("invalid user name")
+	ErrBadGroup    = errors.New("invalid group name")
+)
+
 var codes = []struct {
 	err  error
 	code Code

@@ -46,10 +46,10 @@ type ChannelStore interface {
 
 // UserStore manages the built-in users. *users.Store implements it.
 type UserStore interface {
-	List(ctx context.Context) ([]users.User, error)
-	Get(ctx context.Context, username string) (users.User, error)
-	Add(ctx context.Context, u users.User, password string) error
-	Update(ctx context.Context, u users.User) error
+	List(ctx context.Context) ([]instant.User, error)
+	Get(ctx context.Context, username string) (instant.User, error)
+	Add(ctx context.Context, u instant.User, password string) error
+	Update(ctx context.Context, u instant.User) error
 	SetPassword(ctx context.Context, username, password string) error
 	Delete(ctx context.Context, username string) error
 }
@@ -94,7 +94,7 @@ const (
 	roleSuperuser             // superuser
 )
 
-func (r role) allows(id Identity) bool {
+func (r role) allows(id instant.Identity) bool {
 	if id.IsAnonymous() {
 		return false
 	}
@@ -329,7 +329,7 @@ func (s *Server) adminPutChannel(w http.ResponseWriter, r *http.Request, c calle
 		s.adminError(w, http.StatusConflict, "the channels are read-only here (INSTANT_CHANNELS_FILE)")
 		return
 	}
-	groups, err := users.NormalizeGroups(req.Groups)
+	groups, err := instant.NormalizeGroups(req.Groups)
 	if err != nil {
 		s.adminError(w, http.StatusBadRequest, err.Error())
 		return
@@ -393,7 +393,7 @@ func (s *Server) adminRemoveChannel(w http.ResponseWriter, r *http.Request, c ca
 // changeResponse is the answer to a change.
 type changeResponse struct {
 	Channel *adminChannel `json:"channel,omitempty"`
-	User    *users.User   `json:"user,omitempty"`
+	User    *instant.User `json:"user,omitempty"`
 	Created bool          `json:"created,omitempty"`
 	// Password is a generated password, shown once.
 	Password string `json:"password,omitempty"`
@@ -427,13 +427,13 @@ func (s *Server) waitView(ctx context.Context, name string, done func(instant.Ch
 	}
 }
 
-// adminUsers lists the users: users.User holds no password, and its
+// adminUsers lists the users: instant.User holds no password, and its
 // Epoch is not in its JSON form.
 func (s *Server) adminUsers(w http.ResponseWriter, r *http.Request, c caller) {
 	if s.admin.Users == nil {
 		s.writeJSON(w, struct {
-			Users []users.User `json:"users"`
-		}{[]users.User{}})
+			Users []instant.User `json:"users"`
+		}{[]instant.User{}})
 		return
 	}
 	list, err := s.admin.Users.List(r.Context())
@@ -442,7 +442,7 @@ func (s *Server) adminUsers(w http.ResponseWriter, r *http.Request, c caller) {
 		return
 	}
 	s.writeJSON(w, struct {
-		Users []users.User `json:"users"`
+		Users []instant.User `json:"users"`
 	}{list})
 }
 
@@ -469,7 +469,7 @@ func (s *Server) userError(w http.ResponseWriter, what string, c caller, err err
 		s.adminError(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, users.ErrExists):
 		s.adminError(w, http.StatusConflict, err.Error())
-	case errors.Is(err, users.ErrBadUsername), errors.Is(err, users.ErrBadGroup), errors.Is(err, users.ErrBadPassword):
+	case errors.Is(err, instant.ErrBadUsername), errors.Is(err, instant.ErrBadGroup), errors.Is(err, users.ErrBadPassword):
 		s.adminError(w, http.StatusBadRequest, err.Error())
 	default:
 		s.adminFailed(w, what, c, err)
@@ -493,7 +493,7 @@ func (s *Server) adminAddUser(w http.ResponseWriter, r *http.Request, c caller) 
 		return
 	}
 	pw := newPassword()
-	u := users.User{Username: req.Username, Groups: req.Groups, Staff: req.Staff, Superuser: req.Superuser}
+	u := instant.User{Identity: instant.Identity{Username: req.Username, Groups: req.Groups, Staff: req.Staff, Superuser: req.Superuser}}
 	if err := store.Add(r.Context(), u, pw); err != nil {
 		s.userError(w, "user add", c, err)
 		return
@@ -517,7 +517,7 @@ func (s *Server) adminUpdateUser(w http.ResponseWriter, r *http.Request, c calle
 	if !ok {
 		return
 	}
-	groups, err := users.NormalizeGroups(req.Groups)
+	groups, err := instant.NormalizeGroups(req.Groups)
 	if err != nil {
 		s.adminError(w, http.StatusBadRequest, err.Error())
 		return
@@ -527,7 +527,7 @@ func (s *Server) adminUpdateUser(w http.ResponseWriter, r *http.Request, c calle
 		s.userError(w, "user update", c, err)
 		return
 	}
-	u := users.User{Username: req.Username, Groups: groups, Staff: req.Staff, Superuser: req.Superuser}
+	u := instant.User{Identity: instant.Identity{Username: req.Username, Groups: groups, Staff: req.Staff, Superuser: req.Superuser}}
 	if old.Staff == u.Staff && old.Superuser == u.Superuser && slices.Equal(old.Groups, u.Groups) {
 		u.Groups = old.Groups
 		s.writeJSON(w, changeResponse{User: &u})

@@ -220,7 +220,7 @@ type adminChannelJSON struct {
 
 type changeJSON struct {
 	Channel     *adminChannelJSON `json:"channel"`
-	User        *users.User       `json:"user"`
+	User        *instant.User     `json:"user"`
 	Created     bool              `json:"created"`
 	Password    string            `json:"password"`
 	Revocations *int              `json:"revocations"`
@@ -306,7 +306,7 @@ func TestAdminUsers(t *testing.T) {
 	if strings.Contains(string(raw), "$2") || strings.Contains(strings.ToLower(string(raw)), "password") || strings.Contains(string(raw), "epoch") {
 		t.Errorf("the user list shows a secret: %s", raw)
 	}
-	var list struct{ Users []users.User }
+	var list struct{ Users []instant.User }
 	if err := json.Unmarshal(raw, &list); err != nil || len(list.Users) != len(testUsers)+1 {
 		t.Errorf("list: %s (%v)", raw, err)
 	}

@@ -2,7 +2,7 @@
 // endpoints of django-instant: it logs users in (built-in user store,
 // session cookie with CSRF token), accepts identity JWTs signed by an
 // existing app, and issues the Centrifugo connection and subscription
-// tokens for exactly the channels an identity may see (see Allowed). Run
+// tokens for exactly the channels an identity may see (see instant.Allowed). Run
 // ends live subscriptions and connections through Centrifugo's server API
 // when access is taken away.
 //
@@ -48,9 +48,9 @@ type Channels interface {
 type Users interface {
 	// Authenticate returns the user when password is theirs, else an
 	// error wrapping users.ErrBadCredentials.
-	Authenticate(ctx context.Context, username, password string) (users.User, error)
+	Authenticate(ctx context.Context, username, password string) (instant.User, error)
 	// Get returns the user, or an error wrapping users.ErrNotFound.
-	Get(ctx context.Context, username string) (users.User, error)
+	Get(ctx context.Context, username string) (instant.User, error)
 	// RevokeSessions ends every session of the user (new Epoch).
 	RevokeSessions(ctx context.Context, username string) error
 	// Watch returns a live view of the store.
@@ -114,7 +114,7 @@ type Server struct {
 // be found in the user store, so Run remembers it until its last token
 // expires, to unsubscribe it from channels it loses.
 type tracked struct {
-	id    Identity
+	id    instant.Identity
 	until time.Time
 }
 
@@ -165,13 +165,13 @@ func (s *Server) Ready() <-chan struct{} { return s.ready }
 
 // track remembers id, an identity-JWT user, until its tokens issued now
 // expire.
-func (s *Server) track(id Identity, now time.Time) {
+func (s *Server) track(id instant.Identity, now time.Time) {
 	until := now.Add(s.cfg.TokenTTL)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if t, ok := s.tracked[id.Username]; ok && now.Before(t.until) {
 		// Tokens issued before may carry more access: keep the union.
-		id.Groups, _ = users.NormalizeGroups(append(slices.Clone(t.id.Groups), id.Groups...))
+		id.Groups, _ = instant.NormalizeGroups(append(slices.Clone(t.id.Groups), id.Groups...))
 		id.Staff = id.Staff || t.id.Staff
 		id.Superuser = id.Superuser || t.id.Superuser
 	}
@@ -180,10 +180,10 @@ func (s *Server) track(id Identity, now time.Time) {
 
 // trackedIdentities returns the identity-JWT users whose tokens may still
 // be valid at now, forgetting the others.
-func (s *Server) trackedIdentities(now time.Time) []Identity {
+func (s *Server) trackedIdentities(now time.Time) []instant.Identity {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ids := make([]Identity, 0, len(s.tracked))
+	ids := make([]instant.Identity, 0, len(s.tracked))
 	for name, t := range s.tracked {
 		if !now.Before(t.until) {
 			delete(s.tracked, name)

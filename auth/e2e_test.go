@@ -392,7 +392,7 @@ func TestEndToEnd(t *testing.T) {
 
 	// gina leaves group1: her subscription ends at once and she gets no
 	// token for it any more.
-	if err := s.users.Update(ctx, users.User{Username: "gina"}); err != nil {
+	if err := s.users.Update(ctx, instant.User{Identity: instant.Identity{Username: "gina"}}); err != nil {
 		t.Fatal(err)
 	}
 	clients["gina"].waitUnsubscribed(t, "$group1")

@@ -247,7 +247,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	adm.succeeded(now)
 	sess := session{Username: u.Username, Epoch: u.Epoch, CSRF: newCSRF(), Expires: now.Add(s.cfg.SessionTTL).Unix()}
-	body, err := s.tokensFor(identityOf(u), sess.CSRF, now)
+	body, err := s.tokensFor(u.Identity, sess.CSRF, now)
 	if err != nil {
 		s.log.Error("login: issuing tokens failed", zap.Error(err))
 		w.WriteHeader(http.StatusInternalServerError)
@@ -299,7 +299,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ch, found := s.channels.Lookup(*req.Channel)
-	if !found || !Allowed(c.id, ch) {
+	if !found || !instant.Allowed(c.id, ch) {
 		w.WriteHeader(http.StatusForbidden)
 		return
 	}
@@ -334,7 +334,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 
 // caller is who made a request.
 type caller struct {
-	id   Identity
+	id   instant.Identity
 	sess *session // the session when authenticated by cookie
 	now  time.Time
 }
@@ -385,10 +385,10 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, csrf bool)
 			return c, false
 		}
 		c.sess = sess
-		c.id = identityOf(u)
+		c.id = u.Identity
 		return c, true
 	case s.cfg.Anonymous:
-		c.id = Anonymous
+		c.id = instant.Anonymous
 		return c, true
 	}
 	w.WriteHeader(http.StatusForbidden)
@@ -399,31 +399,31 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, csrf bool)
 // (no cookie, a bad signature, expired, the user gone or their Epoch
 // changed) with the user's current record, or a status to answer when
 // the user store fails.
-func (s *Server) session(r *http.Request, now time.Time) (*session, users.User, int) {
+func (s *Server) session(r *http.Request, now time.Time) (*session, instant.User, int) {
 	ck, err := r.Cookie(SessionCookie)
 	if err != nil || s.users == nil {
-		return nil, users.User{}, 0
+		return nil, instant.User{}, 0
 	}
 	sess, err := decodeSession(s.sessionKey, ck.Value, now)
 	if err != nil {
-		return nil, users.User{}, 0
+		return nil, instant.User{}, 0
 	}
 	u, err := s.users.Get(r.Context(), sess.Username)
 	switch {
 	case errors.Is(err, users.ErrNotFound), errors.Is(err, users.ErrBadEntry):
-		return nil, users.User{}, 0
+		return nil, instant.User{}, 0
 	case err != nil:
 		s.log.Error("session: user store failed", zap.String("user", sess.Username), zap.Error(err))
-		return nil, users.User{}, http.StatusServiceUnavailable
+		return nil, instant.User{}, http.StatusServiceUnavailable
 	}
 	if subtle.ConstantTimeCompare([]byte(u.Epoch), []byte(sess.Epoch)) != 1 {
-		return nil, users.User{}, 0
+		return nil, instant.User{}, 0
 	}
 	return &sess, u, 0
 }
 
 // tokensFor returns the body of login and get_token for id.
-func (s *Server) tokensFor(id Identity, csrf string, now time.Time) (tokensResponse, error) {
+func (s *Server) tokensFor(id instant.Identity, csrf string, now time.Time) (tokensResponse, error) {
 	ws, err := s.tokens.connection(id.Username, now)
 	if err != nil {
 		return tokensResponse{}, err
@@ -438,8 +438,8 @@ func (s *Server) tokensFor(id Identity, csrf string, now time.Time) (tokensRespo
 
 // channelTokens returns a subscription token for every channel id may
 // see, sorted by name.
-func (s *Server) channelTokens(id Identity, now time.Time) ([]channelToken, error) {
-	visible := Visible(id, s.channels.All())
+func (s *Server) channelTokens(id instant.Identity, now time.Time) ([]channelToken, error) {
+	visible := instant.Visible(id, s.channels.All())
 	out := make([]channelToken, 0, len(visible))
 	for _, ch := range visible {
 		tok, err := s.tokens.subscription(id.Username, ch.Name, now)

@@ -64,11 +64,11 @@ var testChannels = []instant.Channel{
 }
 
 // testUsers are the users of the handler tests, all with password.
-var testUsers = []users.User{
-	{Username: "alice"},
-	{Username: "gina", Groups: []string{"group1"}},
-	{Username: "sam", Staff: true},
-	{Username: "root", Superuser: true},
+var testUsers = []instant.User{
+	{Identity: instant.Identity{Username: "alice"}},
+	{Identity: instant.Identity{Username: "gina", Groups: []string{"group1"}}},
+	{Identity: instant.Identity{Username: "sam", Staff: true}},
+	{Identity: instant.Identity{Username: "root", Superuser: true}},
 }
 
 // openUsers opens a user store on a fresh in-process NATS server holding
@@ -653,7 +653,7 @@ func TestUserChangesAffectSessions(t *testing.T) {
 	wantStatus(t, f.do("POST", auth.PathGetToken, "", sam.auth()), 403)
 
 	// A group change keeps the session and changes the channels at once.
-	if err := f.store.Update(ctx, users.User{Username: "gina"}); err != nil {
+	if err := f.store.Update(ctx, instant.User{Identity: instant.Identity{Username: "gina"}}); err != nil {
 		t.Fatal(err)
 	}
 	resp := f.do("POST", auth.PathGetToken, "", gina.auth())

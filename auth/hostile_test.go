@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap/zapcore"
 
+	"github.com/instanthq/instant"
 	"github.com/instanthq/instant/auth"
 	"github.com/instanthq/instant/registry"
 	"github.com/instanthq/instant/users"
@@ -26,17 +27,17 @@ type countingUsers struct {
 	release chan struct{}
 }
 
-func (u *countingUsers) Authenticate(ctx context.Context, _, _ string) (users.User, error) {
+func (u *countingUsers) Authenticate(ctx context.Context, _, _ string) (instant.User, error) {
 	u.checked.Add(1)
 	select {
 	case <-u.release:
 	case <-ctx.Done():
 	}
-	return users.User{}, users.ErrBadCredentials
+	return instant.User{}, users.ErrBadCredentials
 }
 
-func (u *countingUsers) Get(context.Context, string) (users.User, error) {
-	return users.User{}, users.ErrNotFound
+func (u *countingUsers) Get(context.Context, string) (instant.User, error) {
+	return instant.User{}, users.ErrNotFound
 }
 func (u *countingUsers) RevokeSessions(context.Context, string) error { return nil }
 func (u *countingUsers) Watch(context.Context) (*users.View, error) {

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/instanthq/instant"
 	"github.com/instanthq/instant/centrifugo"
 	"github.com/instanthq/instant/registry"
 	"github.com/instanthq/instant/users"
@@ -118,13 +119,13 @@ func (s *Server) channelChanged(ctx context.Context, c registry.Change, uv *user
 		s.revoked(channelKey(c.Name), 0)
 		return
 	}
-	lost := func(id Identity) bool {
-		return Allowed(id, *c.Old) && (c.New == nil || !Allowed(id, *c.New))
+	lost := func(id instant.Identity) bool {
+		return instant.Allowed(id, *c.Old) && (c.New == nil || !instant.Allowed(id, *c.New))
 	}
 	var todo []revocation
 	if uv != nil {
 		for _, u := range uv.All() {
-			if lost(identityOf(u)) {
+			if lost(u.Identity) {
 				todo = append(todo, revocation{channel: c.Name, user: u.Username})
 			}
 		}
@@ -134,7 +135,7 @@ func (s *Server) channelChanged(ctx context.Context, c registry.Change, uv *user
 			todo = append(todo, revocation{channel: c.Name, user: id.Username})
 		}
 	}
-	if lost(Anonymous) {
+	if lost(instant.Anonymous) {
 		todo = append(todo, revocation{channel: c.Name, user: ""})
 	}
 	if len(todo) > 0 {
@@ -155,10 +156,10 @@ func (s *Server) userChanged(ctx context.Context, c users.Change) {
 		s.revoked(userKey(c.Username), s.revoke(ctx, []revocation{{user: c.Username}}))
 		return
 	}
-	before, after := identityOf(*c.Old), identityOf(*c.New)
+	before, after := c.Old.Identity, c.New.Identity
 	var todo []revocation
 	for _, ch := range s.channels.All() {
-		if Allowed(before, ch) && !Allowed(after, ch) {
+		if instant.Allowed(before, ch) && !instant.Allowed(after, ch) {
 			todo = append(todo, revocation{channel: ch.Name, user: c.Username})
 		}
 	}

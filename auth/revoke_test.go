@@ -18,7 +18,6 @@ import (
 	"github.com/instanthq/instant/auth"
 	"github.com/instanthq/instant/centrifugo"
 	"github.com/instanthq/instant/registry"
-	"github.com/instanthq/instant/users"
 )
 
 // fakeRevoker records the calls, "unsubscribe CHANNEL USER" or
@@ -81,7 +80,7 @@ func (r *fakeRevoker) take(t *testing.T, want ...string) {
 func TestRunRevokes(t *testing.T) {
 	ctx := t.Context()
 	store, js := openUsers(t)
-	for _, u := range []users.User{{Username: "gail", Groups: []string{"group1"}}, {Username: "flaky"}} {
+	for _, u := range []instant.User{{Identity: instant.Identity{Username: "gail", Groups: []string{"group1"}}}, {Identity: instant.Identity{Username: "flaky"}}} {
 		if err := store.Add(ctx, u, password); err != nil {
 			t.Fatal(err)
 		}
@@ -142,17 +141,17 @@ func TestRunRevokes(t *testing.T) {
 		want   []string
 	}{
 		{"removed from group1", func() {
-			if err := store.Update(ctx, users.User{Username: "gina"}); err != nil {
+			if err := store.Update(ctx, instant.User{Identity: instant.Identity{Username: "gina"}}); err != nil {
 				t.Fatal(err)
 			}
 		}, []string{"unsubscribe $group1 gina"}},
 		{"added to a group", func() {
-			if err := store.Update(ctx, users.User{Username: "alice", Groups: []string{"group2"}}); err != nil {
+			if err := store.Update(ctx, instant.User{Identity: instant.Identity{Username: "alice", Groups: []string{"group2"}}}); err != nil {
 				t.Fatal(err)
 			}
 		}, nil},
 		{"staff flag dropped", func() {
-			if err := store.Update(ctx, users.User{Username: "sam"}); err != nil {
+			if err := store.Update(ctx, instant.User{Identity: instant.Identity{Username: "sam"}}); err != nil {
 				t.Fatal(err)
 			}
 		}, []string{"unsubscribe $staff sam"}},

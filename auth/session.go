@@ -40,7 +40,7 @@ var errBadSession = errors.New("auth: invalid session")
 // encrypted (nothing in it is secret from its owner).
 type session struct {
 	Username string `json:"u"`
-	Epoch    string `json:"e"` // the user's users.User.Epoch at login
+	Epoch    string `json:"e"` // the user's instant.User.Epoch at login
 	CSRF     string `json:"c"`
 	Expires  int64  `json:"x"` // Unix seconds
 }

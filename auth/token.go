@@ -10,7 +10,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/instanthq/instant/users"
+	"github.com/instanthq/instant"
 )
 
 // hs256 is the only signing method accepted or produced anywhere.
@@ -102,7 +102,7 @@ type IdentityRules struct {
 
 // ParseIdentity is IdentityRules{}.Parse: the default lifetime, any iss
 // and aud.
-func ParseIdentity(key []byte, token string, now time.Time) (Identity, time.Time, error) {
+func ParseIdentity(key []byte, token string, now time.Time) (instant.Identity, time.Time, error) {
 	return IdentityRules{}.Parse(key, token, now)
 }
 
@@ -111,16 +111,16 @@ func ParseIdentity(key []byte, token string, now time.Time) (Identity, time.Time
 // HS256 (alg none, HS512, RS256 and every other method are refused),
 // correctly signed with key, carry exp (a JSON number) in the future (at
 // now) and at most MaxTTL after its iat and after now, a sub that is a
-// valid user name (users.ValidUsername), and groups (a list of strings),
+// valid user name (instant.ValidUsername), and groups (a list of strings),
 // staff and superuser (booleans) when present; iat and nbf, when
 // present, must be numbers not in the future; iss and aud must match the
 // rules that name them. Every error wraps ErrBadIdentity.
-func (r IdentityRules) Parse(key []byte, token string, now time.Time) (Identity, time.Time, error) {
+func (r IdentityRules) Parse(key []byte, token string, now time.Time) (instant.Identity, time.Time, error) {
 	if len(key) == 0 {
-		return Identity{}, time.Time{}, fmt.Errorf("%w: no identity key configured", ErrBadIdentity)
+		return instant.Identity{}, time.Time{}, fmt.Errorf("%w: no identity key configured", ErrBadIdentity)
 	}
 	if len(token) > maxIdentityToken {
-		return Identity{}, time.Time{}, fmt.Errorf("%w: longer than %d bytes", ErrBadIdentity, maxIdentityToken)
+		return instant.Identity{}, time.Time{}, fmt.Errorf("%w: longer than %d bytes", ErrBadIdentity, maxIdentityToken)
 	}
 	if r.MaxTTL <= 0 {
 		r.MaxTTL = DefaultIdentityMaxTTL
@@ -146,19 +146,19 @@ func (r IdentityRules) Parse(key []byte, token string, now time.Time) (Identity,
 		return key, nil
 	})
 	if err != nil {
-		return Identity{}, time.Time{}, fmt.Errorf("%w: %w", ErrBadIdentity, err)
+		return instant.Identity{}, time.Time{}, fmt.Errorf("%w: %w", ErrBadIdentity, err)
 	}
 	exp := c.ExpiresAt.Time
 	if exp.Sub(now) > r.MaxTTL || (c.IssuedAt != nil && exp.Sub(c.IssuedAt.Time) > r.MaxTTL) {
-		return Identity{}, time.Time{}, fmt.Errorf("%w: lives longer than %s", ErrBadIdentity, r.MaxTTL)
+		return instant.Identity{}, time.Time{}, fmt.Errorf("%w: lives longer than %s", ErrBadIdentity, r.MaxTTL)
 	}
-	if err := users.ValidUsername(c.Subject); err != nil {
-		return Identity{}, time.Time{}, fmt.Errorf("%w: sub: %w", ErrBadIdentity, err)
+	if err := instant.ValidUsername(c.Subject); err != nil {
+		return instant.Identity{}, time.Time{}, fmt.Errorf("%w: sub: %w", ErrBadIdentity, err)
 	}
-	groups, err := users.NormalizeGroups(c.Groups)
+	groups, err := instant.NormalizeGroups(c.Groups)
 	if err != nil {
-		return Identity{}, time.Time{}, fmt.Errorf("%w: groups: %w", ErrBadIdentity, err)
+		return instant.Identity{}, time.Time{}, fmt.Errorf("%w: groups: %w", ErrBadIdentity, err)
 	}
-	id := Identity{Username: c.Subject, Groups: groups, Staff: c.Staff, Superuser: c.Superuser}
+	id := instant.Identity{Username: c.Subject, Groups: groups, Staff: c.Staff, Superuser: c.Superuser}
 	return id, exp, nil
 }

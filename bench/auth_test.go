@@ -44,7 +44,7 @@ func BenchmarkGetToken(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := us.Add(ctx, users.User{Username: "bench", Groups: []string{"team"}}, "bench password"); err != nil {
+	if err := us.Add(ctx, instant.User{Identity: instant.Identity{Username: "bench", Groups: []string{"team"}}}, "bench password"); err != nil {
 		b.Fatal(err)
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", stacktest.FreePort(b))

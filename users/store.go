@@ -24,6 +24,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/instanthq/instant"
 	"github.com/instanthq/instant/kvview"
 	"github.com/instanthq/instant/registry"
 )
@@ -109,12 +110,12 @@ type record struct {
 	Epoch        string   `json:"epoch"`
 }
 
-func (r *record) user() User {
+func (r *record) user() instant.User {
 	groups := r.Groups
 	if groups == nil {
 		groups = []string{} // "groups":[] in JSON
 	}
-	return User{Username: r.Username, Groups: groups, Staff: r.Staff, Superuser: r.Superuser, Epoch: r.Epoch}
+	return instant.User{Identity: instant.Identity{Username: r.Username, Groups: groups, Staff: r.Staff, Superuser: r.Superuser}, Epoch: r.Epoch}
 }
 
 // newEpoch returns a fresh random session epoch.
@@ -127,11 +128,11 @@ func newEpoch() string {
 // Add creates the user u (Username, Groups, Staff and Superuser; Epoch is
 // ignored) with password. Errors wrap ErrExists when the name is taken,
 // ErrBadUsername, ErrBadGroup or ErrBadPassword for invalid input.
-func (s *Store) Add(ctx context.Context, u User, password string) error {
-	if err := ValidUsername(u.Username); err != nil {
+func (s *Store) Add(ctx context.Context, u instant.User, password string) error {
+	if err := instant.ValidUsername(u.Username); err != nil {
 		return err
 	}
-	groups, err := NormalizeGroups(u.Groups)
+	groups, err := instant.NormalizeGroups(u.Groups)
 	if err != nil {
 		return err
 	}
@@ -180,8 +181,8 @@ func (s *Store) SetPassword(ctx context.Context, username, password string) erro
 // Update replaces the groups and the staff and superuser flags of the
 // existing user u.Username; the password and Epoch stay. Errors wrap
 // ErrNotFound or ErrBadGroup.
-func (s *Store) Update(ctx context.Context, u User) error {
-	groups, err := NormalizeGroups(u.Groups)
+func (s *Store) Update(ctx context.Context, u instant.User) error {
+	groups, err := instant.NormalizeGroups(u.Groups)
 	if err != nil {
 		return err
 	}
@@ -243,7 +244,7 @@ func backoff(ctx context.Context, attempt int) error {
 
 // get returns the record of username and its revision.
 func (s *Store) get(ctx context.Context, username string) (record, uint64, error) {
-	if ValidUsername(username) != nil {
+	if instant.ValidUsername(username) != nil {
 		return record{}, 0, fmt.Errorf("%w: %q", ErrNotFound, username)
 	}
 	e, err := s.kv.Get(ctx, registry.Key(username))
@@ -293,17 +294,17 @@ func (s *Store) Delete(ctx context.Context, username string) error {
 
 // Get returns user username. The error wraps ErrNotFound when there is
 // none, and ErrBadEntry when the stored value is not a valid record.
-func (s *Store) Get(ctx context.Context, username string) (User, error) {
+func (s *Store) Get(ctx context.Context, username string) (instant.User, error) {
 	r, _, err := s.get(ctx, username)
 	if err != nil {
-		return User{}, err
+		return instant.User{}, err
 	}
 	return r.user(), nil
 }
 
 // List returns every user, sorted by name. Entries that cannot be decoded
 // are left out.
-func (s *Store) List(ctx context.Context) ([]User, error) {
+func (s *Store) List(ctx context.Context) ([]instant.User, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	w, err := s.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
@@ -311,7 +312,7 @@ func (s *Store) List(ctx context.Context) ([]User, error) {
 		return nil, fmt.Errorf("users: list: %w", err)
 	}
 	defer kvview.StopWatcher(w)
-	var us []User
+	var us []instant.User
 	for {
 		select {
 		case <-ctx.Done():
@@ -321,7 +322,7 @@ func (s *Store) List(ctx context.Context) ([]User, error) {
 			case !ok:
 				return nil, errors.New("users: list: watch closed early")
 			case e == nil:
-				slices.SortFunc(us, func(a, b User) int { return strings.Compare(a.Username, b.Username) })
+				slices.SortFunc(us, func(a, b instant.User) int { return strings.Compare(a.Username, b.Username) })
 				return us, nil
 			}
 			if r, err := decodeEntry(e.Key(), e.Value()); err == nil {
@@ -339,27 +340,27 @@ func (s *Store) List(ctx context.Context) ([]User, error) {
 // reads only that many bytes, so it would otherwise pass for any
 // password it starts with. Other errors (NATS unreachable, a malformed
 // record wrapping ErrBadEntry) do not hold the user name.
-func (s *Store) Authenticate(ctx context.Context, username, password string) (User, error) {
+func (s *Store) Authenticate(ctx context.Context, username, password string) (instant.User, error) {
 	if len(password) > MaxPasswordLength {
 		_ = bcrypt.CompareHashAndPassword(s.dummy, []byte(password[:MaxPasswordLength]))
-		return User{}, ErrBadCredentials
+		return instant.User{}, ErrBadCredentials
 	}
 	r, _, err := s.get(ctx, username)
 	if errors.Is(err, ErrNotFound) {
 		_ = bcrypt.CompareHashAndPassword(s.dummy, []byte(password))
-		return User{}, ErrBadCredentials
+		return instant.User{}, ErrBadCredentials
 	}
 	if err != nil {
 		_ = bcrypt.CompareHashAndPassword(s.dummy, []byte(password))
 		// Without the name, which may be a password typed in the wrong
 		// field.
 		if errors.Is(err, ErrBadEntry) {
-			return User{}, fmt.Errorf("users: authenticate: %w", ErrBadEntry)
+			return instant.User{}, fmt.Errorf("users: authenticate: %w", ErrBadEntry)
 		}
-		return User{}, fmt.Errorf("users: authenticate: %w", errors.Unwrap(err))
+		return instant.User{}, fmt.Errorf("users: authenticate: %w", errors.Unwrap(err))
 	}
 	if bcrypt.CompareHashAndPassword([]byte(r.PasswordHash), []byte(password)) != nil {
-		return User{}, ErrBadCredentials
+		return instant.User{}, ErrBadCredentials
 	}
 	return r.user(), nil
 }
@@ -379,10 +380,10 @@ func decodeEntry(key string, value []byte) (record, error) {
 	if r.Username != name {
 		return record{}, fmt.Errorf("%w %q: value names user %q", ErrBadEntry, name, r.Username)
 	}
-	if err := ValidUsername(r.Username); err != nil {
+	if err := instant.ValidUsername(r.Username); err != nil {
 		return record{}, fmt.Errorf("%w: %w", ErrBadEntry, err)
 	}
-	if r.Groups, err = NormalizeGroups(r.Groups); err != nil {
+	if r.Groups, err = instant.NormalizeGroups(r.Groups); err != nil {
 		return record{}, fmt.Errorf("%w %q: %w", ErrBadEntry, name, err)
 	}
 	if r.PasswordHash == "" || r.Epoch == "" {

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/instanthq/instant"
 	"github.com/instanthq/instant/internal/stacktest"
 	"github.com/instanthq/instant/registry"
 	"github.com/instanthq/instant/users"
@@ -49,7 +50,7 @@ func newStore(t *testing.T, opts ...users.Option) (*users.Store, jetstream.KeyVa
 	return s, kv
 }
 
-func add(t *testing.T, s *users.Store, u users.User) {
+func add(t *testing.T, s *users.Store, u instant.User) {
 	t.Helper()
 	if err := s.Add(t.Context(), u, password); err != nil {
 		t.Fatalf("add %q: %v", u.Username, err)
@@ -59,8 +60,8 @@ func add(t *testing.T, s *users.Store, u users.User) {
 func TestAddGetList(t *testing.T) {
 	s, kv := newStore(t)
 	ctx := t.Context()
-	add(t, s, users.User{Username: "bob", Groups: []string{"b", "a", "b"}, Staff: true})
-	add(t, s, users.User{Username: "$alice.x", Superuser: true, Epoch: "ignored"})
+	add(t, s, instant.User{Identity: instant.Identity{Username: "bob", Groups: []string{"b", "a", "b"}, Staff: true}})
+	add(t, s, instant.User{Identity: instant.Identity{Username: "$alice.x", Superuser: true}, Epoch: "ignored"})
 
 	got, err := s.Get(ctx, "bob")
 	if err != nil {
@@ -113,21 +114,21 @@ func TestAddRefusesInvalidInput(t *testing.T) {
 	s, _ := newStore(t)
 	tests := []struct {
 		name     string
-		user     users.User
+		user     instant.User
 		password string
 		want     error
 	}{
-		{"empty name", users.User{}, password, users.ErrBadUsername},
-		{"space", users.User{Username: "a b"}, password, users.ErrBadUsername},
-		{"tab", users.User{Username: "a\tb"}, password, users.ErrBadUsername},
-		{"control", users.User{Username: "a\x00"}, password, users.ErrBadUsername},
-		{"no-break space", users.User{Username: "a\u00a0b"}, password, users.ErrBadUsername},
-		{"not UTF-8", users.User{Username: "a\xff"}, password, users.ErrBadUsername},
-		{"151 characters", users.User{Username: strings.Repeat("é", 151)}, password, users.ErrBadUsername},
-		{"short password", users.User{Username: "a"}, "1234567", users.ErrBadPassword},
-		{"long password", users.User{Username: "a"}, strings.Repeat("x", 73), users.ErrBadPassword},
-		{"empty group", users.User{Username: "a", Groups: []string{""}}, password, users.ErrBadGroup},
-		{"group with comma", users.User{Username: "a", Groups: []string{"a,b"}}, password, users.ErrBadGroup},
+		{"empty name", instant.User{}, password, instant.ErrBadUsername},
+		{"space", instant.User{Identity: instant.Identity{Username: "a b"}}, password, instant.ErrBadUsername},
+		{"tab", instant.User{Identity: instant.Identity{Username: "a\tb"}}, password, instant.ErrBadUsername},
+		{"control", instant.User{Identity: instant.Identity{Username: "a\x00"}}, password, instant.ErrBadUsername},
+		{"no-break space", instant.User{Identity: instant.Identity{Username: "a\u00a0b"}}, password, instant.ErrBadUsername},
+		{"not UTF-8", instant.User{Identity: instant.Identity{Username: "a\xff"}}, password, instant.ErrBadUsername},
+		{"151 characters", instant.User{Identity: instant.Identity{Username: strings.Repeat("é", 151)}}, password, instant.ErrBadUsername},
+		{"short password", instant.User{Identity: instant.Identity{Username: "a"}}, "1234567", users.ErrBadPassword},
+		{"long password", instant.User{Identity: instant.Identity{Username: "a"}}, strings.Repeat("x", 73), users.ErrBadPassword},
+		{"empty group", instant.User{Identity: instant.Identity{Username: "a", Groups: []string{""}}}, password, instant.ErrBadGroup},
+		{"group with comma", instant.User{Identity: instant.Identity{Username: "a", Groups: []string{"a,b"}}}, password, instant.ErrBadGroup},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -141,7 +142,7 @@ func TestAddRefusesInvalidInput(t *testing.T) {
 		})
 	}
 	for _, name := range []string{strings.Repeat("é", 150), "user@example.com", "ns:$x", "日本"} {
-		if err := s.Add(t.Context(), users.User{Username: name}, strings.Repeat("p", 72)); err != nil {
+		if err := s.Add(t.Context(), instant.User{Identity: instant.Identity{Username: name}}, strings.Repeat("p", 72)); err != nil {
 			t.Errorf("Add(%q): %v", name, err)
 		}
 	}
@@ -150,8 +151,8 @@ func TestAddRefusesInvalidInput(t *testing.T) {
 func TestAddExistingDeleteNotFound(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := t.Context()
-	add(t, s, users.User{Username: "bob"})
-	if err := s.Add(ctx, users.User{Username: "bob"}, password); !errors.Is(err, users.ErrExists) {
+	add(t, s, instant.User{Identity: instant.Identity{Username: "bob"}})
+	if err := s.Add(ctx, instant.User{Identity: instant.Identity{Username: "bob"}}, password); !errors.Is(err, users.ErrExists) {
 		t.Fatalf("second Add: got %v, want %v", err, users.ErrExists)
 	}
 	if err := s.Delete(ctx, "nobody"); !errors.Is(err, users.ErrNotFound) {
@@ -167,14 +168,14 @@ func TestAddExistingDeleteNotFound(t *testing.T) {
 		t.Fatalf("second Delete: got %v, want %v", err, users.ErrNotFound)
 	}
 	// A deleted name can be taken again.
-	add(t, s, users.User{Username: "bob"})
+	add(t, s, instant.User{Identity: instant.Identity{Username: "bob"}})
 	for _, op := range []struct {
 		name string
 		err  error
 	}{
 		{"Get", func() error { _, err := s.Get(ctx, "x y"); return err }()},
 		{"SetPassword", s.SetPassword(ctx, "nobody", password)},
-		{"Update", s.Update(ctx, users.User{Username: "nobody"})},
+		{"Update", s.Update(ctx, instant.User{Identity: instant.Identity{Username: "nobody"}})},
 		{"RevokeSessions", s.RevokeSessions(ctx, "nobody")},
 	} {
 		if !errors.Is(op.err, users.ErrNotFound) {
@@ -186,7 +187,7 @@ func TestAddExistingDeleteNotFound(t *testing.T) {
 func TestAuthenticate(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := t.Context()
-	add(t, s, users.User{Username: "bob", Groups: []string{"g"}})
+	add(t, s, instant.User{Identity: instant.Identity{Username: "bob", Groups: []string{"g"}}})
 	u, err := s.Authenticate(ctx, "bob", password)
 	if err != nil {
 		t.Fatal(err)
@@ -210,7 +211,7 @@ func TestAuthenticate(t *testing.T) {
 	// bcrypt reads 72 bytes: a longer password must not pass for the
 	// 72-byte one it starts with.
 	long := strings.Repeat("p", users.MaxPasswordLength)
-	if err := s.Add(ctx, users.User{Username: "carol"}, long); err != nil {
+	if err := s.Add(ctx, instant.User{Identity: instant.Identity{Username: "carol"}}, long); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Authenticate(ctx, "carol", long); err != nil {
@@ -226,7 +227,7 @@ func TestAuthenticate(t *testing.T) {
 func TestAuthenticateTiming(t *testing.T) {
 	s, _ := newStore(t, users.WithCost(8))
 	ctx := t.Context()
-	add(t, s, users.User{Username: "bob"})
+	add(t, s, instant.User{Identity: instant.Identity{Username: "bob"}})
 	fastest := func(user string) time.Duration {
 		best := time.Hour
 		for range 3 {
@@ -247,10 +248,10 @@ func TestAuthenticateTiming(t *testing.T) {
 func TestSetPasswordUpdateRevoke(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := t.Context()
-	add(t, s, users.User{Username: "bob", Groups: []string{"g1"}})
+	add(t, s, instant.User{Identity: instant.Identity{Username: "bob", Groups: []string{"g1"}}})
 	before, _ := s.Get(ctx, "bob")
 
-	if err := s.Update(ctx, users.User{Username: "bob", Groups: []string{"g2", "g3"}, Staff: true, Superuser: true, Epoch: "x"}); err != nil {
+	if err := s.Update(ctx, instant.User{Identity: instant.Identity{Username: "bob", Groups: []string{"g2", "g3"}, Staff: true, Superuser: true}, Epoch: "x"}); err != nil {
 		t.Fatal(err)
 	}
 	u, _ := s.Get(ctx, "bob")
@@ -260,8 +261,8 @@ func TestSetPasswordUpdateRevoke(t *testing.T) {
 	if _, err := s.Authenticate(ctx, "bob", password); err != nil {
 		t.Errorf("password lost by Update: %v", err)
 	}
-	if err := s.Update(ctx, users.User{Username: "bob", Groups: []string{" "}}); !errors.Is(err, users.ErrBadGroup) {
-		t.Errorf("Update with a blank group: got %v, want %v", err, users.ErrBadGroup)
+	if err := s.Update(ctx, instant.User{Identity: instant.Identity{Username: "bob", Groups: []string{" "}}}); !errors.Is(err, instant.ErrBadGroup) {
+		t.Errorf("Update with a blank group: got %v, want %v", err, instant.ErrBadGroup)
 	}
 
 	if err := s.SetPassword(ctx, "bob", "short"); !errors.Is(err, users.ErrBadPassword) {
@@ -293,13 +294,13 @@ func TestSetPasswordUpdateRevoke(t *testing.T) {
 func TestConcurrentChanges(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := t.Context()
-	add(t, s, users.User{Username: "bob"})
+	add(t, s, instant.User{Identity: instant.Identity{Username: "bob"}})
 	var wg sync.WaitGroup
 	errs := make(chan error, 20)
 	for i := range 10 {
 		wg.Go(func() { errs <- s.RevokeSessions(ctx, "bob") })
 		wg.Go(func() {
-			errs <- s.Update(ctx, users.User{Username: "bob", Groups: []string{"g"}, Staff: i%2 == 0})
+			errs <- s.Update(ctx, instant.User{Identity: instant.Identity{Username: "bob", Groups: []string{"g"}, Staff: i%2 == 0}})
 		})
 	}
 	wg.Wait()
@@ -317,7 +318,7 @@ func TestConcurrentChanges(t *testing.T) {
 func TestMalformedEntries(t *testing.T) {
 	s, kv := newStore(t)
 	ctx := t.Context()
-	add(t, s, users.User{Username: "bob"})
+	add(t, s, instant.User{Identity: instant.Identity{Username: "bob"}})
 	for key, value := range map[string]string{
 		"broken":    `{`,
 		"other":     `{"username":"someone","password_hash":"$2a$","epoch":"e"}`,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/instanthq/instant"
 	"github.com/instanthq/instant/kvview"
 	"github.com/instanthq/instant/registry"
 )
@@ -12,7 +13,7 @@ import (
 // by Store.Watch. It is safe for concurrent use. Users returned by a View
 // share their Groups slice with it: callers must not modify it.
 type View struct {
-	v *kvview.View[User]
+	v *kvview.View[instant.User]
 }
 
 // Change is one change of a View seen by a Changes reader. Old is the
@@ -22,8 +23,8 @@ type View struct {
 // password was changed or the sessions revoked.
 type Change struct {
 	Username string
-	Old      *User
-	New      *User
+	Old      *instant.User
+	New      *instant.User
 }
 
 // Watch returns a View of the store once it holds every user, then keeps
@@ -34,13 +35,13 @@ type Change struct {
 // when ctx ends or the connection closes. A value that cannot be decoded
 // removes its user from the View.
 func (s *Store) Watch(ctx context.Context) (*View, error) {
-	v, err := kvview.Watch(ctx, s.kv, kvview.Codec[User]{
+	v, err := kvview.Watch(ctx, s.kv, kvview.Codec[instant.User]{
 		Name: registry.NameOfKey,
-		Decode: func(key string, value []byte) (User, error) {
+		Decode: func(key string, value []byte) (instant.User, error) {
 			r, err := decodeEntry(key, value)
 			return r.user(), err
 		},
-		Equal: func(a, b User) bool { return same(&a, &b) },
+		Equal: func(a, b instant.User) bool { return same(&a, &b) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("users: watch: %w", err)
@@ -49,13 +50,13 @@ func (s *Store) Watch(ctx context.Context) (*View, error) {
 }
 
 // Lookup returns user username and whether the View holds it.
-func (v *View) Lookup(username string) (User, bool) {
+func (v *View) Lookup(username string) (instant.User, bool) {
 	return v.v.Lookup(username)
 }
 
 // All returns every user, sorted by name. The Groups slices are shared
 // with the View.
-func (v *View) All() []User {
+func (v *View) All() []instant.User {
 	return v.v.All()
 }
 
@@ -67,7 +68,7 @@ func (v *View) All() []User {
 // The channel is closed when the View stops following the store (at once
 // if it already has).
 func (v *View) Changes() <-chan Change {
-	return kvview.Subscribe(v.v, func(c kvview.Change[User]) Change {
+	return kvview.Subscribe(v.v, func(c kvview.Change[instant.User]) Change {
 		return Change{Username: c.Name, Old: c.Old, New: c.New}
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/instanthq/instant"
 	"github.com/instanthq/instant/users"
 )
 
@@ -27,8 +28,8 @@ func next(t *testing.T, ch <-chan users.Change) users.Change {
 func TestWatch(t *testing.T) {
 	s, kv := newStore(t)
 	ctx := t.Context()
-	add(t, s, users.User{Username: "alice", Groups: []string{"g"}})
-	add(t, s, users.User{Username: "bob"})
+	add(t, s, instant.User{Identity: instant.Identity{Username: "alice", Groups: []string{"g"}}})
+	add(t, s, instant.User{Identity: instant.Identity{Username: "bob"}})
 	if _, err := kv.Put(ctx, "broken", []byte("{")); err != nil {
 		t.Fatal(err)
 	}
@@ -47,15 +48,15 @@ func TestWatch(t *testing.T) {
 	}
 	changes := v.Changes()
 
-	add(t, s, users.User{Username: "carol"})
+	add(t, s, instant.User{Identity: instant.Identity{Username: "carol"}})
 	if c := next(t, changes); c.Username != "carol" || c.Old != nil || c.New == nil || c.New.Username != "carol" {
 		t.Errorf("add: %+v", c)
 	}
-	if err := s.Update(ctx, users.User{Username: "alice"}); err != nil {
+	if err := s.Update(ctx, instant.User{Identity: instant.Identity{Username: "alice"}}); err != nil {
 		t.Fatal(err)
 	}
 	c := next(t, changes)
-	if c.Username != "alice" || c.Old == nil || c.New == nil || !c.Old.InGroup("g") || c.New.InGroup("g") || c.Old.Epoch != c.New.Epoch {
+	if c.Username != "alice" || c.Old == nil || c.New == nil || !slices.Contains(c.Old.Groups, "g") || slices.Contains(c.New.Groups, "g") || c.Old.Epoch != c.New.Epoch {
 		t.Errorf("update: %+v", c)
 	}
 	if err := s.SetPassword(ctx, "alice", "another password"); err != nil {
@@ -86,7 +87,7 @@ func TestWatch(t *testing.T) {
 func TestChangesMergeForSlowReader(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := t.Context()
-	add(t, s, users.User{Username: "alice", Groups: []string{"g"}})
+	add(t, s, instant.User{Identity: instant.Identity{Username: "alice", Groups: []string{"g"}}})
 	v, err := s.Watch(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -95,14 +96,14 @@ func TestChangesMergeForSlowReader(t *testing.T) {
 	// Not read: carol added (the reader's goroutine holds this change
 	// until it is read), alice removed from g and added back, then bob
 	// added.
-	add(t, s, users.User{Username: "carol"})
-	if err := s.Update(ctx, users.User{Username: "alice"}); err != nil {
+	add(t, s, instant.User{Identity: instant.Identity{Username: "carol"}})
+	if err := s.Update(ctx, instant.User{Identity: instant.Identity{Username: "alice"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Update(ctx, users.User{Username: "alice", Groups: []string{"g"}}); err != nil {
+	if err := s.Update(ctx, instant.User{Identity: instant.Identity{Username: "alice", Groups: []string{"g"}}}); err != nil {
 		t.Fatal(err)
 	}
-	add(t, s, users.User{Username: "bob"})
+	add(t, s, instant.User{Identity: instant.Identity{Username: "bob"}})
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		if _, ok := v.Lookup("bob"); ok {

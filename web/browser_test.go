@@ -53,7 +53,7 @@ var (
 		{Name: "$users", Level: instant.LevelUsers, Active: true},
 		{Name: "$staff", Level: instant.LevelStaff, Active: true},
 	}
-	browserUsers = []users.User{{Username: "alice"}, {Username: "sam", Staff: true}}
+	browserUsers = []instant.User{{Identity: instant.Identity{Username: "alice"}}, {Identity: instant.Identity{Username: "sam", Staff: true}}}
 )
 
 // stack is the whole of instant on loopback, with the demo page.

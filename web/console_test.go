@@ -29,7 +29,6 @@ import (
 	"github.com/instanthq/instant/centrifugo"
 	"github.com/instanthq/instant/internal/stacktest"
 	"github.com/instanthq/instant/registry"
-	"github.com/instanthq/instant/users"
 	"github.com/instanthq/instant/web"
 )
 
@@ -154,7 +153,7 @@ func (p *page) shot(name string) {
 
 func TestConsole(t *testing.T) {
 	s := startStackWith(t, stackConfig{ttl: 10 * time.Minute, encoding: instant.EncodingObject, console: true})
-	if err := s.users.Add(t.Context(), users.User{Username: "root", Superuser: true}, password); err != nil {
+	if err := s.users.Add(t.Context(), instant.User{Identity: instant.Identity{Username: "root", Superuser: true}}, password); err != nil {
 		t.Fatal(err)
 	}
 	first := s.openPage() // the browser; alice uses this page later

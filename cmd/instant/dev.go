@@ -251,7 +251,7 @@ func ensureDemoUser(ctx context.Context, nc *natsConn) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return password, store.Add(ctx, users.User{Username: demoUser, Staff: true}, password)
+	return password, store.Add(ctx, instant.User{Identity: instant.Identity{Username: demoUser, Staff: true}}, password)
 }
 
 // findCentrifugo locates the Centrifugo binary.

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/term"
 
+	"github.com/instanthq/instant"
 	"github.com/instanthq/instant/users"
 )
 
@@ -60,7 +61,7 @@ func withUsers(ctx context.Context, env *Env, f func(*users.Store) error) error 
 
 // userError makes invalid input a usage error.
 func userError(cmd string, err error) error {
-	for _, e := range []error{users.ErrBadUsername, users.ErrBadPassword, users.ErrBadGroup} {
+	for _, e := range []error{instant.ErrBadUsername, users.ErrBadPassword, instant.ErrBadGroup} {
 		if errors.Is(err, e) {
 			return usagef("%s: %v", cmd, err)
 		}
@@ -81,8 +82,8 @@ func usersAdd(ctx context.Context, args []string, env *Env) error {
 	if err := wantArgs("users add", pos, 1, 1); err != nil {
 		return err
 	}
-	u := users.User{Username: pos[0], Groups: splitList(*groups), Staff: *staff, Superuser: *superuser}
-	if err := users.ValidUsername(u.Username); err != nil {
+	u := instant.User{Identity: instant.Identity{Username: pos[0], Groups: splitList(*groups), Staff: *staff, Superuser: *superuser}}
+	if err := instant.ValidUsername(u.Username); err != nil {
 		return usagef("users add: %v", err)
 	}
 	password, err := readPassword(env, *fromStdin)
@@ -132,7 +133,7 @@ func usersList(ctx context.Context, args []string, env *Env) error {
 		}
 		if *asJSON {
 			if list == nil {
-				list = []users.User{}
+				list = []instant.User{}
 			}
 			enc := json.NewEncoder(env.Stdout)
 			enc.SetIndent("", "  ")
