@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -116,12 +117,20 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 	if s.admin == nil {
 		return
 	}
+	methods := map[string][]string{}
 	read := func(path string, need role, h adminHandler) {
 		mux.Handle("GET "+path+"{$}", s.adminRead(need, h))
+		methods[path] = append(methods[path], http.MethodGet, http.MethodHead)
 	}
 	change := func(path string, h adminHandler) {
 		mux.Handle(path+"{$}", s.endpoint(s.adminChange(h)))
+		methods[path] = append(methods[path], http.MethodPost)
 	}
+	defer func() {
+		for path, m := range methods {
+			mux.Handle("OPTIONS "+path+"{$}", s.adminPreflight(append(m, http.MethodOptions)))
+		}
+	}()
 	read(PathAdminMe, roleStaff, s.adminMe)
 	read(PathAdminChannels, roleStaff, s.adminChannels)
 	read(PathAdminChannelName, roleStaff, s.adminChannelName)
@@ -163,6 +172,26 @@ func (s *Server) adminRead(need role, h adminHandler) http.Handler {
 		if ok {
 			h(w, r, c)
 		}
+	})
+}
+
+// adminPreflight answers OPTIONS: a CORS preflight from an allowed
+// origin gets the methods and headers it may use.
+func (s *Server) adminPreflight(methods []string) http.Handler {
+	allow := strings.Join(methods, ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Add("Vary", "Origin")
+		if origin := r.Header.Get("Origin"); origin != "" && s.origins[origin] && r.Header.Get("Access-Control-Request-Method") != "" {
+			h.Set("Access-Control-Allow-Origin", origin)
+			h.Set("Access-Control-Allow-Credentials", "true")
+			h.Set("Access-Control-Allow-Methods", allow)
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, "+CSRFHeader)
+			h.Set("Access-Control-Max-Age", "600")
+		}
+		h.Set("Allow", allow)
+		w.WriteHeader(http.StatusNoContent)
 	})
 }
 

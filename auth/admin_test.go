@@ -101,7 +101,8 @@ func newAdminFixture(t *testing.T) *adminFixture {
 		fixture: &fixture{t: t, store: store, clock: &clock{t: time.Now().Truncate(time.Second)}, reg: prometheus.NewRegistry()},
 		js:      js, nc: nc, reg: reg, view: view, revoker: &fakeRevoker{}, bridge: metrics,
 	}
-	f.cfg = auth.Config{HMACKey: hmacKey, TokenTTL: 10 * time.Minute, IdentityKey: string(identityKey), Now: f.clock.Now}
+	f.cfg = auth.Config{HMACKey: hmacKey, TokenTTL: 10 * time.Minute, IdentityKey: string(identityKey), Now: f.clock.Now,
+		AllowedOrigins: []string{"https://app.example"}}
 	core, logs := observer.New(zapcore.InfoLevel)
 	f.logs = logs
 	s, err := auth.New(f.cfg, auth.Deps{
@@ -164,6 +165,30 @@ var adminEndpoints = []struct {
 	{"POST", auth.PathAdminDeadRepublish, `{"seqs":[1]}`, false},
 	{"POST", auth.PathAdminDeadPurge, `{"confirm":true}`, false},
 	{"GET", auth.PathAdminTraffic, "", true},
+}
+
+func TestAdminPreflight(t *testing.T) {
+	f := newAdminFixture(t)
+	for path, want := range map[string]string{
+		auth.PathAdminTraffic:   "GET, HEAD, OPTIONS",
+		auth.PathAdminChannels:  "GET, HEAD, POST, OPTIONS",
+		auth.PathAdminDeadPurge: "POST, OPTIONS",
+	} {
+		resp := f.do("OPTIONS", path, "", withHeader("Origin", "https://app.example"), withHeader("Access-Control-Request-Method", "GET"),
+			withHeader("Access-Control-Request-Headers", "authorization"))
+		h := resp.Header
+		if resp.StatusCode != http.StatusNoContent || h.Get("Allow") != want || h.Get("Access-Control-Allow-Methods") != want ||
+			h.Get("Access-Control-Allow-Origin") != "https://app.example" || !strings.Contains(h.Get("Access-Control-Allow-Headers"), "Authorization") {
+			t.Errorf("OPTIONS %s: %s %v", path, resp.Status, h)
+		}
+		resp = f.do("OPTIONS", path, "", withHeader("Origin", "https://evil.example"), withHeader("Access-Control-Request-Method", "GET"))
+		if resp.Header.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("OPTIONS %s from another origin: %v", path, resp.Header)
+		}
+	}
+	if resp := f.do("PUT", auth.PathAdminTraffic, ""); resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("PUT: %s, want 405", resp.Status)
+	}
 }
 
 func TestAdminRoles(t *testing.T) {
