@@ -88,6 +88,11 @@ func TestConfigValidate(t *testing.T) {
 		{"bad encoding", Config{Encoding: "xml"}, false},
 		{"negative batch", Config{BatchSize: -1}, false},
 		{"retry bounds", Config{RetryMin: time.Second, RetryMax: time.Millisecond}, false},
+		{"partitions", Config{Partitions: 64}, true},
+		{"negative partitions", Config{Partitions: -1}, false},
+		{"too many partitions", Config{Partitions: 5000}, false},
+		{"short lease", Config{LeaseTTL: time.Second}, false},
+		{"worker id with a dot", Config{WorkerID: "a.b"}, false},
 	}
 	for _, tt := range tests {
 		err := tt.cfg.Validate()
