@@ -229,6 +229,9 @@ func TestConsole(t *testing.T) {
 		chromedp.WaitVisible(chromedp.ID("channel-form")),
 		chromedp.SetValue(chromedp.ID("channel-level"), "public"),
 		chromedp.SendKeys(chromedp.ID("channel-name"), "late"),
+	)
+	root.waitText("#channel-preview", "Registered as late")
+	root.do("save late",
 		chromedp.Click(chromedp.CSS(`#channel-form button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#channel-rows tr[data-name="late"]`)),
 	)
