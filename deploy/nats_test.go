@@ -3,10 +3,15 @@ package deploy_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,7 +59,8 @@ func TestNATSConfigsPassNATSServerCheck(t *testing.T) {
 // instant bridge and auth with their restricted users, and proves what
 // each user may and may not do. The "tls" variant turns on the TLS blocks
 // of cluster.conf (clients and routes, client certificates verified)
-// with a CA made here; every client gets NATS_CA, NATS_CERT and NATS_KEY.
+// with a CA made here; every client gets NATS_CA, NATS_CERT and NATS_KEY,
+// and bridge and auth reach Centrifugo's API over https (CENTRIFUGO_CA).
 func TestNATSClusterPermissions(t *testing.T) {
 	t.Run("plain", func(t *testing.T) { testNATSCluster(t, nil) })
 	t.Run("tls", func(t *testing.T) {
@@ -83,6 +89,18 @@ func testNATSCluster(t *testing.T, tlsFiles *stacktest.TLSFiles) {
 		"CENTRIFUGO_HOST=http://127.0.0.1",
 		"CENTRIFUGO_PORT=" + strconv.Itoa(cf.Port),
 		"CENTRIFUGO_API_KEY=" + cf.APIKey,
+	}
+	if tlsFiles != nil {
+		// Centrifugo's API over https, as with its internal_tls: a TLS
+		// front with the test CA's certificate, trusted by bridge and auth
+		// through CENTRIFUGO_CA only.
+		port := startTLSProxy(t, *tlsFiles, cf.Port)
+		centrifugoEnv = []string{
+			"CENTRIFUGO_HOST=https://127.0.0.1",
+			"CENTRIFUGO_PORT=" + strconv.Itoa(port),
+			"CENTRIFUGO_API_KEY=" + cf.APIKey,
+			"CENTRIFUGO_CA=" + tlsFiles.CA,
+		}
 	}
 	metricsAddr := "127.0.0.1:" + strconv.Itoa(stacktest.FreePort(t))
 	bridgeEnv := loadCompose(t).Services["bridge"].Environment
@@ -201,6 +219,23 @@ func testNATSCluster(t *testing.T, tlsFiles *stacktest.TLSFiles) {
 			testBackupRestore(t, c, instantBin)
 		})
 	}
+}
+
+// startTLSProxy serves https on a free loopback port with the server
+// certificate of files, forwarding to http://127.0.0.1:port, and returns
+// its port.
+func startTLSProxy(t *testing.T, files stacktest.TLSFiles, port int) int {
+	t.Helper()
+	cert, err := tls.LoadX509KeyPair(files.ServerCert, files.ServerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, _ := url.Parse("http://127.0.0.1:" + strconv.Itoa(port))
+	srv := httptest.NewUnstartedServer(httputil.NewSingleHostReverseProxy(target))
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().(*net.TCPAddr).Port
 }
 
 // wantLogin logs user in at the auth module on addr and returns the
