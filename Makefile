@@ -22,7 +22,7 @@ TEST_FLAGS ?= -race -timeout 20m
 BENCH_COUNT ?= 5
 BENCH_FLAGS ?=
 
-.PHONY: all build run test bench lint tools clean FORCE
+.PHONY: all build run test bench chaos lint tools clean FORCE
 
 all: build
 
@@ -104,6 +104,14 @@ bench: build tools packages
 		$(CURDIR)/.cache/bench.test -test.run '^$$' -test.bench . -test.benchtime 1x -test.timeout 30m $(BENCH_FLAGS) \
 			|| echo "FAIL: round $$i"; \
 	done | $(CURDIR)/.cache/bench-report
+
+## chaos: the production shape on loopback (3 NATS nodes, 2 Centrifugo
+# nodes on Redis, 3 bridge workers, auth) under the fault schedule of
+# internal/chaos with 100,000 envelopes; fails on any lost, reordered or
+# doubled envelope and writes artifacts/chaos/report.md. `make test` runs
+# a short version when INSTANT_CHAOS=1 is set.
+chaos: tools packages
+	INSTANT_CHAOS=long go test -count=1 -run '^TestChaos$$' -v -timeout 30m ./internal/chaos
 
 ## lint: gofmt, go vet and staticcheck
 lint: $(BIN)/staticcheck

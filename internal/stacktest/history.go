@@ -60,3 +60,13 @@ func (c *Centrifugo) HistoryTop(tb testing.TB, channel string) uint64 {
 	}
 	return res.Offset
 }
+
+// TryHistoryTop is HistoryTop returning the error instead of failing the
+// test, for polls that go on while Centrifugo or its engine restarts.
+func (c *Centrifugo) TryHistoryTop(channel string) (uint64, error) {
+	var res struct {
+		Offset uint64 `json:"offset"`
+	}
+	err := c.call("history", map[string]any{"channel": channel}, &res)
+	return res.Offset, err
+}

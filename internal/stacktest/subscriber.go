@@ -409,3 +409,13 @@ func (c *Centrifugo) TrySubscribe(tb testing.TB, user, channel, token string) er
 		return nil
 	}
 }
+
+// Drain takes every queued publication, in arrival order, without
+// waiting.
+func (s *Subscriber) Drain() []Received {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := s.queue
+	s.queue = nil
+	return out
+}

@@ -1,0 +1,237 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/instanthq/instant"
+)
+
+// results are the counts of the checks.
+type results struct {
+	envelopes, badSent   int
+	lost, disordered     int // in Centrifugo's history
+	historyDuplicates    int
+	subLost, subDisorder int // at the subscribers, after dropping duplicates by id
+	subDuplicates        int // dropped by id at the subscribers (counted, allowed)
+	deadRight            int
+	deadWrong            []string // missing, wrong code, unexpected or doubled
+	answered, timedOut   int
+	wrongReplies         []string
+	requestLost          int // answered ok but not in the history
+	accessViolations     int
+	errs                 []string
+}
+
+// check reads everything back and fails the test on any broken guarantee.
+func (r *run) check(t *testing.T) results {
+	t.Helper()
+	r.observe()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	res := results{badSent: len(r.bad), timedOut: r.timedOut, wrongReplies: r.wrong, errs: r.errs}
+	c := r.s.cents[0]
+
+	// Centrifugo's history: every valid envelope once, in order.
+	for _, ch := range r.valid {
+		n := r.sent[ch]
+		res.envelopes += n
+		h := c.History(t, ch, r.cfg.historyMax)
+		if len(h) > n {
+			res.historyDuplicates += len(h) - n
+		}
+		next := 0
+		for _, p := range h {
+			d, _, err := dataOf(p.Data)
+			switch {
+			case err != nil:
+				r.errs = append(r.errs, err.Error())
+			case d == next:
+				next++
+			case d < next:
+				// counted above as a duplicate
+			default:
+				res.disordered++
+				next = d + 1
+			}
+		}
+		if next < n {
+			res.lost += n - next
+		}
+	}
+	// Requests: each one answered ok is in its channel's history, once.
+	for _, ch := range r.reqChs {
+		h := c.History(t, ch, r.cfg.historyMax)
+		in := map[int]int{}
+		for _, p := range h {
+			if d, _, err := dataOf(p.Data); err == nil {
+				in[d]++
+			}
+		}
+		for _, d := range r.answered[ch] {
+			res.answered++
+			if in[d] == 0 {
+				res.requestLost++
+			}
+		}
+		for _, k := range in {
+			if k > 1 {
+				res.historyDuplicates += k - 1
+			}
+		}
+	}
+
+	// Subscribers: every envelope of their channels, in order; duplicates
+	// (redeliveries with the same id) dropped and counted.
+	for _, s := range r.subs {
+		got := map[string][]int{}
+		seen := map[string]bool{}
+		for _, p := range s.Drain() {
+			if !s.channels[p.Channel] {
+				res.accessViolations++
+				continue
+			}
+			d, id, err := dataOf(p.Data)
+			if err != nil {
+				r.errs = append(r.errs, err.Error())
+				continue
+			}
+			if seen[id] {
+				res.subDuplicates++
+				continue
+			}
+			seen[id] = true
+			got[p.Channel] = append(got[p.Channel], d)
+		}
+		for _, ch := range r.valid {
+			if !s.channels[ch] {
+				continue
+			}
+			for i, d := range got[ch] {
+				if d != i {
+					res.subDisorder++
+					break
+				}
+			}
+			if len(got[ch]) < r.sent[ch] {
+				res.subLost += r.sent[ch] - len(got[ch])
+			}
+		}
+	}
+
+	// Dead letters: exactly the bad envelopes, each with its code.
+	dead := r.readDead(t)
+	for body, code := range r.bad {
+		switch got := dead[body]; {
+		case len(got) == 0:
+			res.deadWrong = append(res.deadWrong, fmt.Sprintf("missing: %.60s (%s)", body, code))
+		case len(got) > 1:
+			res.deadWrong = append(res.deadWrong, fmt.Sprintf("dead-lettered %d times: %.60s", len(got), body))
+		case got[0] != code:
+			res.deadWrong = append(res.deadWrong, fmt.Sprintf("code %s, want %s: %.60s", got[0], code, body))
+		default:
+			res.deadRight++
+		}
+	}
+	for body := range dead {
+		if _, ok := r.bad[body]; !ok {
+			res.deadWrong = append(res.deadWrong, fmt.Sprintf("valid envelope dead-lettered: %.60s (%v)", body, dead[body]))
+		}
+	}
+
+	for what, n := range map[string]int{
+		"lost in history": res.lost, "out of order in history": res.disordered,
+		"duplicates in history": res.historyDuplicates, "lost at subscribers": res.subLost,
+		"channels out of order at subscribers": res.subDisorder, "access violations": res.accessViolations,
+		"answered requests missing from history": res.requestLost,
+	} {
+		if n != 0 {
+			t.Errorf("%s: %d", what, n)
+		}
+	}
+	for _, list := range [][]string{res.deadWrong, res.wrongReplies, res.errs} {
+		for i, s := range list {
+			if i == 20 {
+				t.Errorf("… %d more", len(list)-20)
+				break
+			}
+			t.Error(s)
+		}
+	}
+	return res
+}
+
+// readDead returns the codes of the dead letters in INSTANT_DEAD, by
+// body. A read that fails (the JetStream API may not answer for a while
+// after the faults) is tried again, at most 10 times.
+func (r *run) readDead(t *testing.T) map[string][]instant.Code {
+	t.Helper()
+	var err error
+	for range 10 {
+		var out map[string][]instant.Code
+		if out, err = r.tryReadDead(t); err == nil {
+			return out
+		}
+		time.Sleep(time.Second)
+	}
+	t.Fatalf("reading INSTANT_DEAD: %v", err)
+	return nil
+}
+
+func (r *run) tryReadDead(t *testing.T) (map[string][]instant.Code, error) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	st, err := r.s.js.Stream(ctx, "INSTANT_DEAD")
+	if err != nil {
+		return nil, err
+	}
+	state := st.CachedInfo().State
+	out := map[string][]instant.Code{}
+	for seq := state.FirstSeq; seq <= state.LastSeq && state.Msgs > 0; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("message %d: %w", seq, err)
+		}
+		out[string(m.Data)] = append(out[string(m.Data)], instant.Code(m.Header.Get("Instant-Error")))
+	}
+	return out, nil
+}
+
+// report is the summary table of the run in Markdown.
+func (r *run) report(res results) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# instant chaos run\n\n")
+	fmt.Fprintf(&b, "%d valid envelopes on %d channels and %d bad ones at %d/s from %d producers; 3 NATS nodes, 2 Centrifugo nodes on Redis, 3 bridge workers, 1 auth. Duration %v.\n\n",
+		res.envelopes, len(r.valid), res.badSent, r.cfg.rate, r.cfg.producers, time.Since(r.began).Round(time.Second))
+	fmt.Fprintf(&b, "| check | result |\n|---|---|\n")
+	row := func(k string, v any) { fmt.Fprintf(&b, "| %s | %v |\n", k, v) }
+	row("lost (history)", res.lost)
+	row("out of order (history)", res.disordered)
+	row("duplicates (history)", res.historyDuplicates)
+	row("lost (subscribers)", res.subLost)
+	row("channels out of order (subscribers)", res.subDisorder)
+	row("duplicates dropped by id (subscribers)", res.subDuplicates)
+	row("dead letters right / bad envelopes", fmt.Sprintf("%d / %d", res.deadRight, res.badSent))
+	row("dead letters wrong", len(res.deadWrong))
+	row("requests answered / timed out / wrong", fmt.Sprintf("%d / %d / %d", res.answered, res.timedOut, len(res.wrongReplies)))
+	row("publish retries (producer)", r.retries)
+	row("access violations", res.accessViolations)
+	row("instant processes restarted after exit status 1", fmt.Sprintf("%d %v", len(r.restarts), r.restarts))
+	for _, name := range sortedKeys(r.peakRSS) {
+		row("peak RSS "+name, fmt.Sprintf("%.1f MiB", float64(r.peakRSS[name])/(1<<20)))
+	}
+	fmt.Fprintf(&b, "\n| fault | at | recovered after |\n|---|---|---|\n")
+	for _, o := range r.outcomes {
+		fmt.Fprintf(&b, "| %s | %.1fs | %v |\n", o.name, o.start.Sub(r.began).Seconds(), o.recovery.Round(100*time.Millisecond))
+	}
+	return b.String()
+}
