@@ -10,24 +10,38 @@ import (
 
 // History returns the publications of channel in Centrifugo's history,
 // read through its server API (not through a client subscription), oldest
-// first, at most limit of them.
+// first, at most limit of them. It reads in pages of historyPage
+// publications, so that a history of large publications is not one reply
+// that a loaded machine takes longer than the client timeout to send.
 func (c *Centrifugo) History(tb testing.TB, channel string, limit int) []Received {
 	tb.Helper()
-	var raw struct {
-		Publications []struct {
-			Data   json.RawMessage `json:"data"`
-			Offset uint64          `json:"offset"`
-		} `json:"publications"`
-	}
-	if err := c.call("history", map[string]any{"channel": channel, "limit": limit}, &raw); err != nil {
-		tb.Fatalf("stacktest: history of %q: %v", channel, err)
-	}
-	out := make([]Received, 0, len(raw.Publications))
-	for _, p := range raw.Publications {
-		out = append(out, Received{Channel: channel, Data: p.Data, Offset: p.Offset})
+	var out []Received
+	params := map[string]any{"channel": channel}
+	for len(out) < limit {
+		var raw struct {
+			Publications []struct {
+				Data   json.RawMessage `json:"data"`
+				Offset uint64          `json:"offset"`
+			} `json:"publications"`
+			Epoch string `json:"epoch"`
+		}
+		params["limit"] = min(historyPage, limit-len(out))
+		if err := c.call("history", params, &raw); err != nil {
+			tb.Fatalf("stacktest: history of %q: %v", channel, err)
+		}
+		for _, p := range raw.Publications {
+			out = append(out, Received{Channel: channel, Data: p.Data, Offset: p.Offset})
+		}
+		if len(raw.Publications) < params["limit"].(int) {
+			break
+		}
+		params["since"] = map[string]any{"offset": out[len(out)-1].Offset, "epoch": raw.Epoch}
 	}
 	return out
 }
+
+// historyPage is how many publications History reads per API call.
+const historyPage = 100
 
 // PID returns the process id of the running Centrifugo, or 0.
 func (c *Centrifugo) PID() int { return c.pid() }
