@@ -1,7 +1,12 @@
 // Package producer publishes instant envelopes on NATS: what a Go backend
-// imports to push events to browsers through the bridge. It depends on
-// nats.go and the domain package instant only, so importing it pulls in
-// nothing of the bridge.
+// imports to push events to browsers through the bridge.
+//
+// It is a module of its own, github.com/instanthq/instant/producer, that
+// requires nats.go only: importing it adds nothing of the bridge, the
+// auth module or their tests to a backend's module graph. It therefore
+// carries the part of the wire contract a producer sees (the envelope
+// rules it checks before sending, Accepted and ReplyError); the instant
+// module tests that both sides agree.
 //
 //	p, err := producer.New(nc, producer.Config{})
 //	ack, err := p.Publish(ctx, producer.Event{Channel: "public", Message: "Hello"})
@@ -13,13 +18,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/instanthq/instant"
 )
 
 // Event is one publish envelope. Empty strings and a nil Data are left
@@ -40,23 +42,40 @@ type Event struct {
 	// Site overrides the bridge's SITE_NAME.
 	Site string `json:"site,omitempty"`
 	// Level, when set, is the level the producer expects the channel to
-	// have: the bridge refuses the envelope (level_mismatch) if the
-	// registry says otherwise.
-	Level instant.Level `json:"level,omitempty"`
+	// have: "public", "users", "groups", "staff" or "superuser". The bridge
+	// refuses the envelope (level_mismatch) if the registry says otherwise.
+	Level string `json:"level,omitempty"`
 }
 
-// Marshal returns the envelope body. Errors wrap instant.ErrBadEnvelope
-// when ev is not an envelope the bridge would parse (no or an invalid
-// channel, neither message nor data).
+// Marshal returns the envelope body. Errors wrap ErrBadEnvelope when ev is
+// not an envelope the bridge would parse (no or an invalid channel,
+// neither message nor data, an unknown level).
 func (ev Event) Marshal() ([]byte, error) {
-	body, err := json.Marshal(ev)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", instant.ErrBadEnvelope, err)
+	w := wireEvent{Channel: ev.Channel, Message: ev.Message, EventClass: ev.EventClass, Bucket: ev.Bucket, Site: ev.Site, Level: ev.Level}
+	if ev.Data != nil {
+		data, err := json.Marshal(ev.Data)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadEnvelope, err)
+		}
+		if string(data) != "null" {
+			w.Data = data
+		}
 	}
-	if _, err := instant.ParseEnvelope("", body, math.MaxInt); err != nil {
+	if err := w.check(); err != nil {
 		return nil, err
 	}
-	return body, nil
+	return json.Marshal(w)
+}
+
+// wireEvent is Event with its Data encoded.
+type wireEvent struct {
+	Channel    string          `json:"channel"`
+	Message    string          `json:"message,omitempty"`
+	Data       json.RawMessage `json:"data,omitempty"`
+	EventClass string          `json:"event_class,omitempty"`
+	Bucket     string          `json:"bucket,omitempty"`
+	Site       string          `json:"site,omitempty"`
+	Level      string          `json:"level,omitempty"`
 }
 
 // Config configures a Publisher. The zero value of a field means its
@@ -90,7 +109,7 @@ func (c *Config) Validate() error {
 	}
 	var errs []error
 	for _, f := range []struct{ name, subject string }{{"Subject", c.Subject}, {"RequestSubject", c.RequestSubject}} {
-		if !instant.LiteralSubject(f.subject) {
+		if !literalSubject(f.subject) {
 			errs = append(errs, fmt.Errorf("producer: field %s: %q is not a literal subject", f.name, f.subject))
 		}
 	}
@@ -131,7 +150,7 @@ type Option func(*nats.Msg)
 // with the same id published within its duplicate window (2 minutes by
 // default) — on any channel of the stream, so use ids other producers
 // cannot guess —, and the publication id browsers see is derived from it
-// and the channel (instant.PublicationID).
+// and the channel.
 func WithMsgID(id string) Option {
 	return func(m *nats.Msg) { m.Header.Set(nats.MsgIdHdr, id) }
 }
@@ -157,7 +176,7 @@ var ErrNoAnswer = errors.New("producer: no answer")
 // Publish puts ev on <Subject>.<ev.Channel>, fire-and-forget: the bridge
 // relays it later and dead-letters it if it is refused. It returns once
 // JetStream stored the envelope (with Config.Core: once the NATS server
-// has it). Errors wrap instant.ErrBadEnvelope for an invalid ev, else the
+// has it). Errors wrap ErrBadEnvelope for an invalid ev, else the
 // NATS or JetStream error (jetstream.ErrNoStreamResponse when no stream
 // captures the subject: the bridge creates it at its first start).
 func (p *Publisher) Publish(ctx context.Context, ev Event, opts ...Option) (Ack, error) {
@@ -187,38 +206,37 @@ func (p *Publisher) Publish(ctx context.Context, ev Event, opts ...Option) (Ack,
 
 // Request sends ev on <RequestSubject>.<ev.Channel> and waits for the
 // bridge's outcome: where Centrifugo stored the publication, or the
-// refusal as a *instant.ReplyError (errors.Is matches the rejection
-// errors of package instant, e.g. instant.ErrUnknownChannel). Requests
-// bypass JetStream: on any error the caller decides whether to retry.
-// Other errors wrap instant.ErrBadEnvelope (invalid ev), ErrNoAnswer, or
-// say the reply was unreadable.
-func (p *Publisher) Request(ctx context.Context, ev Event, opts ...Option) (instant.Accepted, error) {
+// refusal as a *ReplyError (errors.As, then its Code). Requests bypass
+// JetStream: on any error the caller decides whether to retry. Other
+// errors wrap ErrBadEnvelope (invalid ev), ErrNoAnswer, or say the reply
+// was unreadable.
+func (p *Publisher) Request(ctx context.Context, ev Event, opts ...Option) (Accepted, error) {
 	m, err := message(p.cfg.RequestSubject, ev, opts)
 	if err != nil {
-		return instant.Accepted{}, err
+		return Accepted{}, err
 	}
 	ctx, cancel := p.bound(ctx)
 	defer cancel()
 	resp, err := p.nc.RequestMsgWithContext(ctx, m)
 	if err != nil {
-		return instant.Accepted{}, fmt.Errorf("%w on %s: %w", ErrNoAnswer, m.Subject, err)
+		return Accepted{}, fmt.Errorf("%w on %s: %w", ErrNoAnswer, m.Subject, err)
 	}
 	return decodeReply(m.Subject, resp.Data)
 }
 
 // decodeReply returns what a bridge's reply on subject says.
-func decodeReply(subject string, data []byte) (instant.Accepted, error) {
-	var r instant.Reply
+func decodeReply(subject string, data []byte) (Accepted, error) {
+	var r reply
 	if err := json.Unmarshal(data, &r); err != nil {
-		return instant.Accepted{}, fmt.Errorf("unreadable answer on %s: %w", subject, err)
+		return Accepted{}, fmt.Errorf("unreadable answer on %s: %w", subject, err)
 	}
 	switch {
 	case r.OK:
 		return r.Accepted, nil
 	case r.Error == nil:
-		return instant.Accepted{}, fmt.Errorf("unreadable answer on %s: refused without a reason: %s", subject, data)
+		return Accepted{}, fmt.Errorf("unreadable answer on %s: refused without a reason: %s", subject, data)
 	}
-	return instant.Accepted{}, r.Error
+	return Accepted{}, r.Error
 }
 
 // message builds the NATS message carrying ev on prefix.<channel>.

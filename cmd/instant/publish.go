@@ -81,17 +81,17 @@ func runPublish(ctx context.Context, args []string, env *Env) error {
 // a refusal is an error.
 func request(ctx context.Context, p *producer.Publisher, ev producer.Event, env *Env) error {
 	accepted, err := p.Request(ctx, ev)
-	var refused *instant.ReplyError
+	var refused *producer.ReplyError
 	switch {
 	case errors.As(err, &refused):
-		printReply(env, instant.Reply{Error: refused})
+		printReply(env, instant.Reply{Error: &instant.ReplyError{Code: instant.Code(refused.Code), Message: refused.Message}})
 		return fmt.Errorf("refused: %w", err)
 	case errors.Is(err, producer.ErrNoAnswer):
 		return fmt.Errorf("%w (is `instant bridge` running?)", err)
 	case err != nil:
 		return err
 	}
-	printReply(env, instant.Reply{OK: true, Accepted: accepted})
+	printReply(env, instant.Reply{OK: true, Accepted: instant.Accepted(accepted)})
 	return nil
 }
 

@@ -21,7 +21,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/instanthq/instant"
 	"github.com/instanthq/instant/producer"
 )
 
@@ -72,7 +71,7 @@ func run(ctx context.Context, args []string) error {
 
 	// Request: waits until Centrifugo accepted or the bridge refused it.
 	res, err := p.Request(ctx, producer.Event{Channel: channel, Message: message, EventClass: "important"})
-	var refused *instant.ReplyError
+	var refused *producer.ReplyError
 	switch {
 	case errors.As(err, &refused): // refused.Code says why, refused.Temporary whether to retry
 		return fmt.Errorf("refused: %w", refused)
