@@ -28,6 +28,8 @@ type Options struct {
 	Output io.Writer
 	// Prefix starts every line written to Output, e.g. "centrifugo | ".
 	Prefix string
+	// Env is added to the inherited environment (after ScrubEnv).
+	Env []string
 	// ScrubEnv lists prefixes of environment variables the child must not
 	// inherit (matched without regard to case), e.g. "CENTRIFUGO_": such
 	// variables are read by the child as its own settings.
@@ -55,7 +57,7 @@ var ErrExited = errors.New("exited before it was ready")
 func Start(bin string, args []string, opts Options) (*Process, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Dir = opts.Dir
-	cmd.Env = Env(opts.ScrubEnv...)
+	cmd.Env = append(Env(opts.ScrubEnv...), opts.Env...)
 	sig := opts.ParentDeath
 	if sig == 0 {
 		sig = syscall.SIGKILL
@@ -128,6 +130,9 @@ func (p *Process) Stop(grace time.Duration) bool {
 		return false
 	}
 }
+
+// Signal sends sig to the process.
+func (p *Process) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
 
 // Kill sends SIGKILL and waits until the process is gone.
 func (p *Process) Kill() {

@@ -2,11 +2,12 @@ package stacktest
 
 import (
 	"fmt"
-	"os/exec"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/instanthq/instant/internal/child"
 )
 
 // Proc is a child process that a test starts, signals, kills and starts
@@ -22,11 +23,11 @@ type Proc struct {
 	out  *tailBuffer
 
 	mu   sync.Mutex
-	proc *process // nil before the first Start
+	proc *child.Process // nil before the first Start
 }
 
 // NewProc returns a process not yet started: bin with args and exactly
-// env (plus childEnv's PATH and HOME).
+// env added to this process's environment without CENTRIFUGO_* variables.
 func NewProc(tb testing.TB, name string, env []string, bin string, args ...string) *Proc {
 	tb.Helper()
 	p := &Proc{Name: name, bin: bin, args: args, env: env, out: newTailBuffer(256 << 10)}
@@ -56,31 +57,26 @@ func (p *Proc) start() error {
 	defer p.mu.Unlock()
 	if p.proc != nil {
 		select {
-		case <-p.proc.done:
+		case <-p.proc.Done():
 		default:
 			return fmt.Errorf("%s is already running", p.Name)
 		}
 	}
 	fmt.Fprintf(p.out, "--- %s starting %s\n", stamp(), p.Name)
-	cmd := exec.Command(p.bin, p.args...)
-	cmd.Env = append(childEnv(), p.env...)
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	SetParentDeathSignal(cmd)
-	if err := cmd.Start(); err != nil {
+	r, err := child.Start(p.bin, p.args, child.Options{Output: p.out, Env: p.env, ScrubEnv: []string{"CENTRIFUGO_"}})
+	if err != nil {
 		return fmt.Errorf("start %s: %w", p.Name, err)
 	}
-	r := &process{cmd: cmd, done: make(chan struct{})}
 	go func() {
-		r.err = cmd.Wait()
-		fmt.Fprintf(p.out, "--- %s %s exited: %v\n", stamp(), p.Name, r.err)
-		close(r.done)
+		<-r.Done()
+		fmt.Fprintf(p.out, "--- %s %s exited: %v\n", stamp(), p.Name, r.Err())
 	}()
 	p.proc = r
 	return nil
 }
 
 // current returns the latest run, or nil.
-func (p *Proc) current() *process {
+func (p *Proc) current() *child.Process {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.proc
@@ -93,10 +89,10 @@ func (p *Proc) PID() int {
 		return 0
 	}
 	select {
-	case <-r.done:
+	case <-r.Done():
 		return 0
 	default:
-		return r.cmd.Process.Pid
+		return r.Pid()
 	}
 }
 
@@ -111,7 +107,7 @@ func (p *Proc) Signal(tb testing.TB, sig syscall.Signal) {
 		tb.Fatalf("stacktest: signal %v: %s was never started", sig, p.Name)
 	}
 	fmt.Fprintf(p.out, "--- %s signal %v\n", stamp(), sig)
-	if err := r.cmd.Process.Signal(sig); err != nil {
+	if err := r.Signal(sig); err != nil {
 		tb.Fatalf("stacktest: signal %v to %s: %v", sig, p.Name, err)
 	}
 }
@@ -124,8 +120,8 @@ func (p *Proc) Wait(timeout time.Duration) error {
 		return nil
 	}
 	select {
-	case <-r.done:
-		return r.err
+	case <-r.Done():
+		return r.Err()
 	case <-time.After(timeout):
 		return fmt.Errorf("%s still running %v later", p.Name, timeout)
 	}
@@ -139,13 +135,12 @@ func (p *Proc) Kill() bool {
 		return false
 	}
 	select {
-	case <-r.done:
+	case <-r.Done():
 		return false
 	default:
 	}
-	_ = r.cmd.Process.Signal(syscall.SIGCONT)
-	_ = r.cmd.Process.Kill()
-	<-r.done
+	_ = r.Signal(syscall.SIGCONT)
+	r.Kill()
 	return true
 }
 
@@ -159,8 +154,8 @@ func (p *Proc) Exited() (bool, error) {
 		return false, nil
 	}
 	select {
-	case <-r.done:
-		return true, r.err
+	case <-r.Done():
+		return true, r.Err()
 	default:
 		return false, nil
 	}
