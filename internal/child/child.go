@@ -49,6 +49,9 @@ type Process struct {
 	err  error         // Wait's result, set before done is closed
 }
 
+// waitDelay bounds how long the output of an ended child is still read.
+const waitDelay = 2 * time.Second
+
 // ErrExited is returned by WaitReady when the process ended first.
 var ErrExited = errors.New("exited before it was ready")
 
@@ -70,6 +73,9 @@ func Start(bin string, args []string, opts Options) (*Process, error) {
 	lw := &lineWriter{w: out, prefix: opts.Prefix}
 	cmd.Stdout = lw
 	cmd.Stderr = lw // the same writer: os/exec copies both through one pipe
+	// A process the child started may hold the pipe open after the child
+	// ended: do not wait for it longer than this.
+	cmd.WaitDelay = waitDelay
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", bin, err)
 	}

@@ -58,7 +58,7 @@ func TestWaitReadyNoticesExit(t *testing.T) {
 }
 
 func TestStopEndsWithSIGTERMAndKillsAfterGrace(t *testing.T) {
-	p, err := Start("/bin/sh", []string{"-c", "sleep 60"}, Options{})
+	p, err := Start("/bin/sh", []string{"-c", "exec sleep 60"}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
