@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"text/tabwriter"
 
 	"github.com/instanthq/instant"
 	"github.com/instanthq/instant/registry"
@@ -12,40 +10,20 @@ import (
 
 // runChannels is `instant channels add|rm|list|import`.
 func runChannels(ctx context.Context, args []string, env *Env) error {
-	if len(args) == 0 {
-		return usagef("channels: want add, rm, list or import")
-	}
-	switch sub, args := args[0], args[1:]; sub {
-	case "add":
-		return channelsAdd(ctx, args, env)
-	case "rm":
-		return channelsRm(ctx, args, env)
-	case "list":
-		return channelsList(ctx, args, env)
-	case "import":
-		return channelsImport(ctx, args, env)
-	default:
-		return usagef("channels: unknown command %q (want add, rm, list or import)", sub)
-	}
+	return runGroup(ctx, "channels", []subcommand{
+		{"add", channelsAdd}, {"rm", channelsRm}, {"list", channelsList}, {"import", channelsImport},
+	}, args, env)
 }
 
 // withStore connects to NATS and runs f on the channel registry.
 func withStore(ctx context.Context, env *Env, f func(*registry.Store) error) error {
-	s, err := loadSettings(env.LookupEnv)
-	if err != nil {
-		return err
-	}
-	log := newLogger(env)
-	nc, err := connectNATS(s, "channels", log)
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	store, err := openStore(ctx, nc, s.Replicas)
-	if err != nil {
-		return err
-	}
-	return f(store)
+	return withNATS(ctx, env, "channels", func(s settings, nc *natsConn) error {
+		store, err := openStore(ctx, nc, s.Replicas)
+		if err != nil {
+			return err
+		}
+		return f(store)
+	})
 }
 
 func channelsAdd(ctx context.Context, args []string, env *Env) error {
@@ -109,20 +87,9 @@ func channelsList(ctx context.Context, args []string, env *Env) error {
 		if err != nil {
 			return err
 		}
-		if *asJSON {
-			if chs == nil {
-				chs = []instant.Channel{}
-			}
-			enc := json.NewEncoder(env.Stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(chs)
-		}
-		w := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "NAME\tLEVEL\tACTIVE\tGROUPS")
-		for _, c := range chs {
-			fmt.Fprintf(w, "%s\t%s\t%t\t%s\n", c.Name, c.Level, c.Active, joinOrDash(c.Groups))
-		}
-		return w.Flush()
+		return printList(env.Stdout, *asJSON, chs, "NAME\tLEVEL\tACTIVE\tGROUPS", func(c instant.Channel) string {
+			return fmt.Sprintf("%s\t%s\t%t\t%s", c.Name, c.Level, c.Active, joinOrDash(c.Groups))
+		})
 	})
 }
 

@@ -3,13 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/term"
@@ -20,43 +18,24 @@ import (
 
 // runUsers is `instant users add|rm|list|passwd`.
 func runUsers(ctx context.Context, args []string, env *Env) error {
-	if len(args) == 0 {
-		return usagef("users: want add, rm, list or passwd")
-	}
-	switch sub, args := args[0], args[1:]; sub {
-	case "add":
-		return usersAdd(ctx, args, env)
-	case "rm":
-		return usersRm(ctx, args, env)
-	case "list":
-		return usersList(ctx, args, env)
-	case "passwd":
-		return usersPasswd(ctx, args, env)
-	default:
-		return usagef("users: unknown command %q (want add, rm, list or passwd)", sub)
-	}
+	return runGroup(ctx, "users", []subcommand{
+		{"add", usersAdd}, {"rm", usersRm}, {"list", usersList}, {"passwd", usersPasswd},
+	}, args, env)
 }
 
 // withUsers connects to NATS and runs f on the user store.
 func withUsers(ctx context.Context, env *Env, f func(*users.Store) error) error {
-	s, err := loadSettings(env.LookupEnv)
-	if err != nil {
-		return err
-	}
-	nc, err := connectNATS(s, "users", newLogger(env))
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc.Conn)
-	if err != nil {
-		return err
-	}
-	store, err := users.Open(ctx, js, users.DefaultBucket, users.WithReplicas(s.Replicas))
-	if err != nil {
-		return fmt.Errorf("user store: %w (it needs JetStream)", err)
-	}
-	return f(store)
+	return withNATS(ctx, env, "users", func(s settings, nc *natsConn) error {
+		js, err := jetstream.New(nc.Conn)
+		if err != nil {
+			return err
+		}
+		store, err := users.Open(ctx, js, users.DefaultBucket, users.WithReplicas(s.Replicas))
+		if err != nil {
+			return fmt.Errorf("user store: %w (it needs JetStream)", err)
+		}
+		return f(store)
+	})
 }
 
 // userError makes invalid input a usage error.
@@ -131,20 +110,9 @@ func usersList(ctx context.Context, args []string, env *Env) error {
 		if err != nil {
 			return err
 		}
-		if *asJSON {
-			if list == nil {
-				list = []instant.User{}
-			}
-			enc := json.NewEncoder(env.Stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(list)
-		}
-		w := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "USERNAME\tGROUPS\tSTAFF\tSUPERUSER")
-		for _, u := range list {
-			fmt.Fprintf(w, "%s\t%s\t%t\t%t\n", u.Username, joinOrDash(u.Groups), u.Staff, u.Superuser)
-		}
-		return w.Flush()
+		return printList(env.Stdout, *asJSON, list, "USERNAME\tGROUPS\tSTAFF\tSUPERUSER", func(u instant.User) string {
+			return fmt.Sprintf("%s\t%s\t%t\t%t", u.Username, joinOrDash(u.Groups), u.Staff, u.Superuser)
+		})
 	})
 }
 
