@@ -114,7 +114,7 @@ func startStack(t *testing.T, channels []instant.Channel, historySize int) *stac
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := us.Add(ctx, users.User{Username: "alice"}, "chaos-password"); err != nil {
+	if err := us.Add(ctx, instant.User{Identity: instant.Identity{Username: "alice"}}, "chaos-password"); err != nil {
 		t.Fatal(err)
 	}
 
