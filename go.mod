@@ -70,4 +70,8 @@ require (
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.2 // indirect
 )
 
+// The producer module (./producer, tagged producer/vX.Y.Z) requires nats.go
+// only. This repository builds it from its folder; a release tags
+// producer/vX.Y.Z first and requires that version above, so that modules
+// importing this one resolve it.
 replace github.com/instanthq/instant/producer => ./producer
