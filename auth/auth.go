@@ -27,7 +27,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/instanthq/instant"
-	"github.com/instanthq/instant/registry"
 	"github.com/instanthq/instant/users"
 )
 
@@ -39,8 +38,8 @@ type Channels interface {
 	// All returns every channel, sorted by name.
 	All() []instant.Channel
 	// Changes returns a new channel of the registry's changes from now on
-	// (see registry.View.Changes).
-	Changes() <-chan registry.Change
+	// (see instant.Change).
+	Changes() <-chan instant.Change[instant.Channel]
 }
 
 // Users is the user store as the server uses it. *users.Store implements

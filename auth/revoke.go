@@ -62,7 +62,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	channelChanges := s.channels.Changes()
 	var uv *users.View
-	var userChanges <-chan users.Change
+	var userChanges <-chan instant.Change[instant.User]
 	if s.users != nil {
 		var err error
 		if uv, err = s.users.Watch(ctx); err != nil {
@@ -114,7 +114,7 @@ type revocation struct {
 }
 
 // channelChanged unsubscribes the identities that lost channel c.
-func (s *Server) channelChanged(ctx context.Context, c registry.Change, uv *users.View) {
+func (s *Server) channelChanged(ctx context.Context, c instant.Change[instant.Channel], uv *users.View) {
 	if c.Old == nil {
 		s.revoked(channelKey(c.Name), 0)
 		return
@@ -146,27 +146,27 @@ func (s *Server) channelChanged(ctx context.Context, c registry.Change, uv *user
 
 // userChanged disconnects a user deleted or whose Epoch changed, and
 // unsubscribes a user from the channels they lost.
-func (s *Server) userChanged(ctx context.Context, c users.Change) {
+func (s *Server) userChanged(ctx context.Context, c instant.Change[instant.User]) {
 	switch {
 	case c.Old == nil:
-		s.revoked(userKey(c.Username), 0)
+		s.revoked(userKey(c.Name), 0)
 		return
 	case c.New == nil, c.Old.Epoch != c.New.Epoch:
-		s.log.Info("user deleted or signed out", zap.String("user", c.Username))
-		s.revoked(userKey(c.Username), s.revoke(ctx, []revocation{{user: c.Username}}))
+		s.log.Info("user deleted or signed out", zap.String("user", c.Name))
+		s.revoked(userKey(c.Name), s.revoke(ctx, []revocation{{user: c.Name}}))
 		return
 	}
 	before, after := c.Old.Identity, c.New.Identity
 	var todo []revocation
 	for _, ch := range s.channels.All() {
 		if instant.Allowed(before, ch) && !instant.Allowed(after, ch) {
-			todo = append(todo, revocation{channel: ch.Name, user: c.Username})
+			todo = append(todo, revocation{channel: ch.Name, user: c.Name})
 		}
 	}
 	if len(todo) > 0 {
-		s.log.Info("user access lost", zap.String("user", c.Username), zap.Int("unsubscribe", len(todo)))
+		s.log.Info("user access lost", zap.String("user", c.Name), zap.Int("unsubscribe", len(todo)))
 	}
-	s.revoked(userKey(c.Username), s.revoke(ctx, todo))
+	s.revoked(userKey(c.Name), s.revoke(ctx, todo))
 }
 
 // revoke makes the calls, a few at a time, and returns how many succeeded

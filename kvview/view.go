@@ -1,8 +1,9 @@
-// Package kvview keeps a live, read-only, in-memory copy of a NATS
-// JetStream key-value bucket (View) whose entries decode to values of one
-// type, and tells readers what changes (Subscribe). It also opens or
-// creates buckets (OpenBucket). Packages registry and users build their
-// typed Views on it.
+// Package kvview is the base of instant's stores over NATS JetStream
+// key-value buckets: it opens or creates a bucket (Open), names keys
+// (Key, NameOfKey), reads a whole bucket once (Entries), and keeps a live,
+// read-only, in-memory copy of a bucket whose entries decode to values of
+// one type (View), telling readers what changes (View.Changes). Packages
+// registry and users are built on it.
 package kvview
 
 import (
@@ -14,6 +15,8 @@ import (
 	"sync/atomic"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/instanthq/instant"
 )
 
 // Codec tells a View how to read the entries of its bucket. Every func
@@ -30,54 +33,58 @@ type Codec[T any] struct {
 	// Equal reports whether a and b are the same entry: a change from a
 	// value to an equal one is not reported to readers.
 	Equal func(a, b T) bool
-}
-
-// Change is one change of a View: Old is the value of Name before it and
-// New after it; a nil Old means Name was added, a nil New that it was
-// removed.
-type Change[T any] struct {
-	Name string
-	Old  *T
-	New  *T
+	// Copy returns a copy of a value that shares nothing a caller could
+	// modify with the View (All returns such copies). Nil: values are
+	// copied as they are.
+	Copy func(T) T
 }
 
 // View is an in-memory, read-only copy of a bucket, either kept up to
 // date by Watch or fixed by Fixed. It is safe for concurrent use; Lookup
-// is a map read behind an atomic pointer load. Values are shallow copies
-// of the View's: slices and maps in them are shared with it and must not
-// be modified.
+// is a map read behind an atomic pointer load, cheap enough for every
+// envelope on the hot path. Values returned by Lookup and Changes are
+// shallow copies of the View's: slices and maps in them are shared with
+// it and must not be modified.
 type View[T any] struct {
 	state atomic.Pointer[map[string]T] // never modified once stored
-	equal func(a, b T) bool
+	codec Codec[T]
 
 	mu    sync.Mutex
-	subs  []queue[T]
+	subs  []*subscriber[T]
 	ended bool
 	done  chan struct{} // closed when the View stops following the bucket
 }
 
-func newView[T any](m map[string]T, equal func(a, b T) bool) *View[T] {
-	v := &View[T]{equal: equal, done: make(chan struct{})}
+func newView[T any](m map[string]T, codec Codec[T]) *View[T] {
+	v := &View[T]{codec: codec, done: make(chan struct{})}
 	v.state.Store(&m)
 	return v
 }
 
 // Fixed returns a View that always holds m, which it takes over: the
-// caller must not modify m afterwards. Its Done channel is closed, and so
-// is every channel Subscribe returns for it.
-func Fixed[T any](m map[string]T, equal func(a, b T) bool) *View[T] {
-	v := newView(m, equal)
+// caller must not modify m afterwards. Of codec, it uses Equal and Copy.
+// Its Done channel is closed, and so is every channel Changes returns for
+// it.
+func Fixed[T any](m map[string]T, codec Codec[T]) *View[T] {
+	v := newView(m, codec)
 	v.end()
 	return v
 }
 
 // Watch returns a View of the bucket kv once it holds the whole current
 // state, then keeps it up to date until ctx ends or the NATS connection
-// closes; the View then keeps its last state and its Done channel is
-// closed. Puts, deletes and purges are applied in the order the bucket
-// received them, decoded by codec. The error wraps ctx's when ctx ends
-// before the initial state is loaded. Watch starts one goroutine, which
-// ends when ctx ends or the connection closes.
+// closes; the View then keeps its last state, its Done channel is closed
+// and so are its Changes channels. The error wraps ctx's when ctx ends
+// before the initial state is loaded. Watch starts one goroutine, and
+// Changes one per reader; all of them end when ctx ends or the connection
+// closes. The NATS client restarts the underlying consumer by itself
+// after a reconnection.
+//
+// Puts, deletes and purges are applied in the order the bucket received
+// them, decoded by codec. A key that codec.Name refuses is ignored; a
+// value that codec.Decode refuses (written by hand, or by a newer or
+// broken program) removes its name from the View, so that a broken entry
+// never keeps an old value alive.
 func Watch[T any](ctx context.Context, kv jetstream.KeyValue, codec Codec[T]) (*View[T], error) {
 	w, err := kv.WatchAll(ctx)
 	if err != nil {
@@ -105,7 +112,7 @@ func Watch[T any](ctx context.Context, kv jetstream.KeyValue, codec Codec[T]) (*
 			}
 		}
 	}
-	v := newView(m, codec.Equal)
+	v := newView(m, codec)
 	go v.follow(ctx, w, codec)
 	return v, nil
 }
@@ -116,13 +123,17 @@ func (v *View[T]) Lookup(name string) (T, bool) {
 	return x, ok
 }
 
-// All returns every value of the View, sorted by name, in a new slice.
+// All returns every value of the View, sorted by name, in a new slice of
+// copies (see Codec.Copy) the caller may modify.
 func (v *View[T]) All() []T {
 	m := *v.state.Load()
 	names := slices.Sorted(maps.Keys(m))
 	xs := make([]T, len(names))
 	for i, name := range names {
 		xs[i] = m[name]
+		if v.codec.Copy != nil {
+			xs[i] = v.codec.Copy(xs[i])
+		}
 	}
 	return xs
 }
@@ -131,28 +142,26 @@ func (v *View[T]) All() []T {
 // (at once for a Fixed View).
 func (v *View[T]) Done() <-chan struct{} { return v.done }
 
-// Subscribe returns a new channel that receives, turned into a C by
-// conv, the changes v sees from now on, in order per name. Each call
-// returns a new, independent channel and starts one goroutine, which ends
-// when v stops following its bucket.
+// Changes returns a new channel that receives the changes v sees from now
+// on, in order per name (see instant.Change). Each call returns a new,
+// independent channel and starts one goroutine, which ends when v stops
+// following its bucket.
 //
 // A slow reader never blocks the View nor other readers: while a reader
-// lags, the changes waiting for it are merged per name (Old of the first,
-// New of the last; a change that cancels out is dropped), so at most one
+// lags, the changes waiting for it are merged per name, so at most one
 // change per name waits and the reader still learns the net effect of
-// everything that happened. To never miss a change, call Subscribe before
+// everything that happened. To never miss a change, call Changes before
 // reading the initial state with All.
 //
 // The channel is closed when v stops following its bucket; changes still
 // waiting then are dropped. For a View that has already stopped, and for
 // a Fixed View, the channel is closed at once.
-func Subscribe[T, C any](v *View[T], conv func(Change[T]) C) <-chan C {
-	s := &subscriber[T, C]{
-		equal:   v.equal,
-		pending: make(map[string]*Change[T]),
+func (v *View[T]) Changes() <-chan instant.Change[T] {
+	s := &subscriber[T]{
+		equal:   v.codec.Equal,
+		pending: make(map[string]*instant.Change[T]),
 		wake:    make(chan struct{}, 1),
-		out:     make(chan C),
-		conv:    conv,
+		out:     make(chan instant.Change[T]),
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -243,7 +252,7 @@ func (v *View[T]) apply(ups []update[T]) {
 	if next == nil {
 		next = make(map[string]T)
 	}
-	changes := make([]Change[T], 0, len(ups))
+	changes := make([]instant.Change[T], 0, len(ups))
 	for _, u := range ups {
 		before, had := next[u.name]
 		if u.present {
@@ -251,7 +260,7 @@ func (v *View[T]) apply(ups []update[T]) {
 		} else {
 			delete(next, u.name)
 		}
-		changes = append(changes, Change[T]{Name: u.name, Old: ptr(before, had), New: ptr(u.value, u.present)})
+		changes = append(changes, instant.Change[T]{Name: u.name, Old: ptr(before, had), New: ptr(u.value, u.present)})
 	}
 	v.state.Store(&next)
 
@@ -282,28 +291,22 @@ func ptr[T any](x T, ok bool) *T {
 	return &x
 }
 
-// queue is what View.apply feeds: a subscriber, whatever its C.
-type queue[T any] interface {
-	add(changes []Change[T])
-}
-
-// subscriber is one Subscribe reader: a queue of changes merged per name,
+// subscriber is one Changes reader: a queue of changes merged per name,
 // fed by View.apply without blocking and drained by pump.
-type subscriber[T, C any] struct {
+type subscriber[T any] struct {
 	equal func(a, b T) bool
-	conv  func(Change[T]) C
 
 	mu      sync.Mutex
-	pending map[string]*Change[T]
+	pending map[string]*instant.Change[T]
 	order   []string // names in pending, oldest first
 
 	wake chan struct{} // capacity 1: "pending is not empty"
-	out  chan C
+	out  chan instant.Change[T]
 }
 
 // add queues changes, merging each with a change of the same name that is
 // still waiting. It never blocks.
-func (s *subscriber[T, C]) add(changes []Change[T]) {
+func (s *subscriber[T]) add(changes []instant.Change[T]) {
 	s.mu.Lock()
 	for _, c := range changes {
 		p, ok := s.pending[c.Name]
@@ -330,7 +333,7 @@ func (s *subscriber[T, C]) add(changes []Change[T]) {
 }
 
 // same reports whether a and b (nil: absent) are the same entry.
-func (s *subscriber[T, C]) same(a, b *T) bool {
+func (s *subscriber[T]) same(a, b *T) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
@@ -338,11 +341,11 @@ func (s *subscriber[T, C]) same(a, b *T) bool {
 }
 
 // next pops the oldest waiting change.
-func (s *subscriber[T, C]) next() (Change[T], bool) {
+func (s *subscriber[T]) next() (instant.Change[T], bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.order) == 0 {
-		return Change[T]{}, false
+		return instant.Change[T]{}, false
 	}
 	name := s.order[0]
 	s.order = s.order[1:]
@@ -353,7 +356,7 @@ func (s *subscriber[T, C]) next() (Change[T], bool) {
 
 // pump delivers waiting changes to out until done is closed, then closes
 // out.
-func (s *subscriber[T, C]) pump(done <-chan struct{}) {
+func (s *subscriber[T]) pump(done <-chan struct{}) {
 	defer close(s.out)
 	for {
 		c, ok := s.next()
@@ -366,7 +369,7 @@ func (s *subscriber[T, C]) pump(done <-chan struct{}) {
 			}
 		}
 		select {
-		case s.out <- s.conv(c):
+		case s.out <- c:
 		case <-done:
 			return
 		}

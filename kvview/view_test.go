@@ -3,12 +3,14 @@ package kvview
 import (
 	"fmt"
 	"testing"
+
+	"github.com/instanthq/instant"
 )
 
 // TestSubscriberMerge checks how changes waiting for a slow reader merge.
 func TestSubscriberMerge(t *testing.T) {
 	a1, a2, a3, b1, c1 := ptr("a1", true), ptr("a2", true), ptr("a3", true), ptr("b1", true), ptr("c1", true)
-	type change = Change[string]
+	type change = instant.Change[string]
 
 	tests := []struct {
 		name string
@@ -48,7 +50,7 @@ func TestSubscriberMerge(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := &subscriber[string, change]{
+			s := &subscriber[string]{
 				equal:   func(a, b string) bool { return a == b },
 				pending: make(map[string]*change),
 				wake:    make(chan struct{}, 1),
@@ -79,7 +81,7 @@ func TestSubscriberMerge(t *testing.T) {
 	}
 }
 
-func fmtChanges(cs []Change[string]) string {
+func fmtChanges(cs []instant.Change[string]) string {
 	s := "["
 	for _, c := range cs {
 		s += fmt.Sprintf("{%s %s -> %s}", c.Name, deref(c.Old), deref(c.New))
@@ -95,7 +97,7 @@ func deref(p *string) string {
 }
 
 func TestFixed(t *testing.T) {
-	v := Fixed(map[string]int{"b": 2, "a": 1}, func(a, b int) bool { return a == b })
+	v := Fixed(map[string]int{"b": 2, "a": 1}, Codec[int]{Equal: func(a, b int) bool { return a == b }})
 	if x, ok := v.Lookup("a"); !ok || x != 1 {
 		t.Errorf("Lookup(a) = %d, %t; want 1, true", x, ok)
 	}
@@ -110,7 +112,7 @@ func TestFixed(t *testing.T) {
 	default:
 		t.Error("Done of a Fixed View is not closed")
 	}
-	if _, ok := <-Subscribe(v, func(c Change[int]) Change[int] { return c }); ok {
-		t.Error("Subscribe of a Fixed View delivered a change, want a closed channel")
+	if _, ok := <-v.Changes(); ok {
+		t.Error("Changes of a Fixed View delivered a change, want a closed channel")
 	}
 }

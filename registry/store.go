@@ -2,7 +2,7 @@
 // access level, groups and whether they are active.
 //
 // The registry lives in a NATS JetStream key-value bucket (Store), one key
-// per channel (see Key) whose value is the JSON of instant.Channel, so that
+// per channel (see kvview.Key) whose value is the JSON of instant.Channel, so that
 // every bridge and auth process sees changes live (Store.Watch returns a
 // View kept up to date). Where NATS has no JetStream, a channels file
 // (LoadFile) gives a fixed View (Static).
@@ -41,12 +41,12 @@ type Store struct {
 }
 
 // Option tunes Open.
-type Option func(*jetstream.KeyValueConfig)
+type Option func(*kvview.Bucket)
 
 // WithReplicas sets the replica count of the bucket when Open creates it
 // (INSTANT_REPLICAS): 3 on a 3-node cluster. Defaults to 1.
 func WithReplicas(n int) Option {
-	return func(c *jetstream.KeyValueConfig) { c.Replicas = n }
+	return func(b *kvview.Bucket) { b.Replicas = n }
 }
 
 // History is the number of values kept per key when Open creates the
@@ -56,29 +56,18 @@ const History = 10
 
 // Open returns the registry kept in the KV bucket named bucket
 // (DefaultBucket when empty), creating the bucket (History values per
-// key, file storage, opts) if it does not exist. An existing bucket is used as it is.
-// Errors wrap those of package jetstream, e.g.
+// key, file storage, opts) if it does not exist; an existing bucket is
+// used as it is (see kvview.Open). Errors wrap those of package jetstream, e.g.
 // jetstream.ErrJetStreamNotEnabled when the server has no JetStream (use
 // LoadFile and Static there).
 func Open(ctx context.Context, js jetstream.JetStream, bucket string, opts ...Option) (*Store, error) {
-	if js == nil {
-		return nil, errors.New("registry: nil JetStream")
-	}
-	if bucket == "" {
-		bucket = DefaultBucket
-	}
-	cfg := jetstream.KeyValueConfig{
-		Bucket:      bucket,
-		Description: "instant channel registry",
-		History:     History,
-		Storage:     jetstream.FileStorage,
-	}
+	b := kvview.Bucket{Name: bucket, Default: DefaultBucket, Description: "instant channel registry", History: History}
 	for _, o := range opts {
-		o(&cfg)
+		o(&b)
 	}
-	kv, err := kvview.OpenBucket(ctx, js, cfg)
+	kv, err := kvview.Open(ctx, js, b)
 	if err != nil {
-		return nil, fmt.Errorf("registry: open bucket %q: %w", bucket, err)
+		return nil, fmt.Errorf("registry: %w", err)
 	}
 	return &Store{kv: kv}, nil
 }
@@ -101,7 +90,7 @@ func (s *Store) put(ctx context.Context, c instant.Channel) error {
 	if err != nil {
 		return fmt.Errorf("registry: put %q: %w", c.Name, err)
 	}
-	if _, err := s.kv.Put(ctx, Key(c.Name), b); err != nil {
+	if _, err := s.kv.Put(ctx, kvview.Key(c.Name), b); err != nil {
 		return fmt.Errorf("registry: put %q: %w", c.Name, err)
 	}
 	return nil
@@ -114,7 +103,7 @@ func (s *Store) Get(ctx context.Context, name string) (instant.Channel, error) {
 	if instant.ValidChannelName(name) != nil {
 		return instant.Channel{}, fmt.Errorf("%w: %q", ErrNotFound, name)
 	}
-	e, err := s.kv.Get(ctx, Key(name))
+	e, err := s.kv.Get(ctx, kvview.Key(name))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return instant.Channel{}, fmt.Errorf("%w: %q", ErrNotFound, name)
 	}
@@ -130,7 +119,7 @@ func (s *Store) Delete(ctx context.Context, name string) error {
 	if instant.ValidChannelName(name) != nil {
 		return fmt.Errorf("%w: %q", ErrNotFound, name)
 	}
-	key := Key(name)
+	key := kvview.Key(name)
 	if _, err := s.kv.Get(ctx, key); errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("%w: %q", ErrNotFound, name)
 	} else if err != nil {
@@ -175,7 +164,7 @@ func (s *Store) Import(ctx context.Context, chs []instant.Channel, replace bool)
 		if err := c.Validate(); err != nil {
 			return 0, 0, 0, fmt.Errorf("registry: import: channel %d: %w", i, err)
 		}
-		key := Key(c.Name)
+		key := kvview.Key(c.Name)
 		if j, dup := keep[key]; dup {
 			return 0, 0, 0, fmt.Errorf("registry: import: channel %d: %w %q: duplicate of channel %d", i, instant.ErrBadChannel, c.Name, j)
 		}
@@ -186,9 +175,9 @@ func (s *Store) Import(ctx context.Context, chs []instant.Channel, replace bool)
 		return 0, 0, 0, err
 	}
 	for _, c := range chs {
-		raw, exists := current[Key(c.Name)]
+		raw, exists := current[kvview.Key(c.Name)]
 		if exists {
-			if old, err := decodeEntry(Key(c.Name), raw); err == nil && sameChannel(&old, &c) {
+			if old, err := decodeEntry(kvview.Key(c.Name), raw); err == nil && sameChannel(&old, &c) {
 				continue
 			}
 		}
@@ -218,54 +207,24 @@ func (s *Store) Import(ctx context.Context, chs []instant.Channel, replace bool)
 
 // entries returns the current value of every key of the bucket.
 func (s *Store) entries(ctx context.Context) (map[string][]byte, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	w, err := s.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	m, err := kvview.Entries(ctx, s.kv)
 	if err != nil {
 		return nil, fmt.Errorf("registry: list: %w", err)
 	}
-	defer kvview.StopWatcher(w)
-	m := make(map[string][]byte)
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("registry: list: %w", ctx.Err())
-		case e, ok := <-w.Updates():
-			switch {
-			case !ok:
-				return nil, errors.New("registry: list: watch closed early")
-			case e == nil:
-				return m, nil
-			}
-			m[e.Key()] = e.Value()
-		}
-	}
+	return m, nil
 }
 
 // Watch returns a View of the registry once it holds the whole current
 // state, then keeps it up to date until ctx ends or the NATS connection
-// closes; the View then keeps its last state and its Changes channels are
-// closed. The error wraps ctx's when ctx ends before the initial state is
-// loaded. Watch starts one goroutine, and Changes one per reader; all of
-// them end when ctx ends or the connection closes. The NATS client
-// restarts the underlying consumer by itself after a reconnection.
-//
-// Puts, deletes and purges are applied in the order the bucket received
-// them. A key or value that cannot be decoded as a valid channel (written
-// by hand, or by a newer or broken program) is skipped: an undecodable
-// key is ignored, and an undecodable value removes its channel from the
-// View, so that a broken entry never keeps an old definition alive. An
-// absent "active" field counts as true, as in a channels file.
+// closes (see kvview.Watch). A key or value that is not a valid channel
+// is skipped as kvview.Watch says; an absent "active" field counts as
+// true, as in a channels file.
 func (s *Store) Watch(ctx context.Context) (*View, error) {
-	v, err := kvview.Watch(ctx, s.kv, kvview.Codec[instant.Channel]{
-		Name:   NameOfKey,
-		Decode: decodeEntry,
-		Equal:  channelEqual,
-	})
+	v, err := kvview.Watch(ctx, s.kv, codec)
 	if err != nil {
 		return nil, fmt.Errorf("registry: watch: %w", err)
 	}
-	return &View{v}, nil
+	return v, nil
 }
 
 // wireChannel is the stored JSON of a channel. Active is a pointer so that
@@ -281,7 +240,7 @@ type wireChannel struct {
 // ignored, so that a newer program may add some. The error wraps
 // ErrBadEntry.
 func decodeEntry(key string, value []byte) (instant.Channel, error) {
-	name, err := NameOfKey(key)
+	name, err := kvview.NameOfKey(key)
 	if err != nil {
 		return instant.Channel{}, fmt.Errorf("%w: %w", ErrBadEntry, err)
 	}

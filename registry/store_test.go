@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/instanthq/instant"
+	"github.com/instanthq/instant/kvview"
 	natstest "github.com/nats-io/nats-server/v2/test"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -251,7 +252,7 @@ func TestStoreGetBadEntry(t *testing.T) {
 	s := openStore(t, url)
 	kv := rawKV(t, url)
 	ctx := t.Context()
-	if _, err := kv.Put(ctx, Key("public"), []byte("not json")); err != nil {
+	if _, err := kv.Put(ctx, kvview.Key("public"), []byte("not json")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Get(ctx, "public"); !errors.Is(err, ErrBadEntry) {
@@ -316,7 +317,7 @@ func TestStoreImport(t *testing.T) {
 
 	// Replace removes entries that cannot be decoded too, and rewrites a
 	// malformed value of an imported channel.
-	for key, value := range map[string]string{"=zz": "{}", Key("old"): "garbage", Key("public"): "garbage"} {
+	for key, value := range map[string]string{"=zz": "{}", kvview.Key("old"): "garbage", kvview.Key("public"): "garbage"} {
 		if _, err := kv.Put(ctx, key, []byte(value)); err != nil {
 			t.Fatal(err)
 		}
@@ -443,7 +444,7 @@ func TestWatch(t *testing.T) {
 	wantChange(t, nextChange(t, changes), team.Name, &regrouped, nil)
 
 	// Purge.
-	if err := kv.Purge(t.Context(), Key(users.Name)); err != nil {
+	if err := kv.Purge(t.Context(), kvview.Key(users.Name)); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the View to see a purge", lookup(users.Name, nil))
@@ -472,7 +473,7 @@ func TestWatchMalformedEntries(t *testing.T) {
 	if _, err := kv.Put(ctx, "=zz", []byte(`{"name":"x","level":"public"}`)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := kv.Put(ctx, Key("$users"), []byte(`{"name":"$users","level":"admin"}`)); err != nil {
+	if _, err := kv.Put(ctx, kvview.Key("$users"), []byte(`{"name":"$users","level":"admin"}`)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -485,12 +486,12 @@ func TestWatchMalformedEntries(t *testing.T) {
 	}
 
 	writes := []struct{ key, value string }{
-		{Key("public"), "not json"},                             // removes public
-		{Key("other"), `{"name":"another","level":"public"}`},   // name does not match key
-		{"a.b", `{"name":"a.b","level":"public"}`},              // not a key of ours
-		{Key("$x"), `{"name":"$x","level":"public"}`},           // invalid channel
-		{Key("news"), `{"name":"news","level":"public","x":1}`}, // unknown field: accepted, active by default
-		{Key("done"), `{"name":"done","level":"public","active":false}`},
+		{kvview.Key("public"), "not json"},                             // removes public
+		{kvview.Key("other"), `{"name":"another","level":"public"}`},   // name does not match key
+		{"a.b", `{"name":"a.b","level":"public"}`},                     // not a key of ours
+		{kvview.Key("$x"), `{"name":"$x","level":"public"}`},           // invalid channel
+		{kvview.Key("news"), `{"name":"news","level":"public","x":1}`}, // unknown field: accepted, active by default
+		{kvview.Key("done"), `{"name":"done","level":"public","active":false}`},
 	}
 	for _, w := range writes {
 		if _, err := kv.Put(ctx, w.key, []byte(w.value)); err != nil {

@@ -88,6 +88,9 @@ func BenchmarkViewLookup(b *testing.B) {
 	})
 }
 
+// Change is the change a registry View delivers.
+type Change = instant.Change[instant.Channel]
+
 func fmtChanges(cs []Change) string {
 	s := "["
 	for _, c := range cs {

@@ -3,7 +3,7 @@
 // flags, kept in a NATS JetStream key-value bucket so that every auth
 // process sees changes live (Store.Watch).
 //
-// One key per user (the user name encoded by registry.Key) holds the JSON
+// One key per user (the user name encoded by kvview.Key) holds the JSON
 // record {"username", "password_hash", "groups", "staff", "superuser",
 // "epoch"}. Passwords are never stored nor returned in plain text, and
 // User, what the API returns, has no hash at all.
@@ -26,7 +26,6 @@ import (
 
 	"github.com/instanthq/instant"
 	"github.com/instanthq/instant/kvview"
-	"github.com/instanthq/instant/registry"
 )
 
 // DefaultBucket is the KV bucket used when Open is given none.
@@ -67,9 +66,6 @@ func WithReplicas(n int) Option { return func(s *Store) { s.replicas = n } }
 // takes as long as a login. Errors wrap those of package jetstream, e.g.
 // jetstream.ErrJetStreamNotEnabled when the server has no JetStream.
 func Open(ctx context.Context, js jetstream.JetStream, bucket string, opts ...Option) (*Store, error) {
-	if js == nil {
-		return nil, errors.New("users: nil JetStream")
-	}
 	s := &Store{cost: bcrypt.DefaultCost}
 	for _, o := range opts {
 		o(s)
@@ -77,18 +73,9 @@ func Open(ctx context.Context, js jetstream.JetStream, bucket string, opts ...Op
 	if s.cost < bcrypt.MinCost || s.cost > bcrypt.MaxCost {
 		return nil, fmt.Errorf("users: bcrypt cost %d is outside [%d, %d]", s.cost, bcrypt.MinCost, bcrypt.MaxCost)
 	}
-	if bucket == "" {
-		bucket = DefaultBucket
-	}
-	kv, err := kvview.OpenBucket(ctx, js, jetstream.KeyValueConfig{
-		Bucket:      bucket,
-		Description: "instant users",
-		History:     1,
-		Storage:     jetstream.FileStorage,
-		Replicas:    s.replicas,
-	})
+	kv, err := kvview.Open(ctx, js, kvview.Bucket{Name: bucket, Default: DefaultBucket, Description: "instant users", History: 1, Replicas: s.replicas})
 	if err != nil {
-		return nil, fmt.Errorf("users: open bucket %q: %w", bucket, err)
+		return nil, fmt.Errorf("users: %w", err)
 	}
 	s.kv = kv
 	if s.dummy, err = bcrypt.GenerateFromPassword([]byte(rand.Text()), s.cost); err != nil {
@@ -145,7 +132,7 @@ func (s *Store) Add(ctx context.Context, u instant.User, password string) error 
 	if err != nil {
 		return fmt.Errorf("users: add %q: %w", u.Username, err)
 	}
-	if _, err := s.kv.Create(ctx, registry.Key(u.Username), b); errors.Is(err, jetstream.ErrKeyExists) {
+	if _, err := s.kv.Create(ctx, kvview.Key(u.Username), b); errors.Is(err, jetstream.ErrKeyExists) {
 		return fmt.Errorf("%w: %q", ErrExists, u.Username)
 	} else if err != nil {
 		return fmt.Errorf("users: add %q: %w", u.Username, err)
@@ -215,7 +202,7 @@ func (s *Store) modify(ctx context.Context, username string, fn func(*record)) e
 		if err != nil {
 			return fmt.Errorf("users: update %q: %w", username, err)
 		}
-		_, err = s.kv.Update(ctx, registry.Key(username), b, rev)
+		_, err = s.kv.Update(ctx, kvview.Key(username), b, rev)
 		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			continue
 		}
@@ -247,7 +234,7 @@ func (s *Store) get(ctx context.Context, username string) (record, uint64, error
 	if instant.ValidUsername(username) != nil {
 		return record{}, 0, fmt.Errorf("%w: %q", ErrNotFound, username)
 	}
-	e, err := s.kv.Get(ctx, registry.Key(username))
+	e, err := s.kv.Get(ctx, kvview.Key(username))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return record{}, 0, fmt.Errorf("%w: %q", ErrNotFound, username)
 	}
@@ -271,7 +258,7 @@ func (s *Store) Delete(ctx context.Context, username string) error {
 		_, rev, err := s.get(ctx, username)
 		if errors.Is(err, ErrBadEntry) {
 			// Delete what cannot be read, too.
-			e, gerr := s.kv.Get(ctx, registry.Key(username))
+			e, gerr := s.kv.Get(ctx, kvview.Key(username))
 			if gerr != nil {
 				return err
 			}
@@ -280,7 +267,7 @@ func (s *Store) Delete(ctx context.Context, username string) error {
 		if err != nil {
 			return err
 		}
-		err = s.kv.Delete(ctx, registry.Key(username), jetstream.LastRevision(rev))
+		err = s.kv.Delete(ctx, kvview.Key(username), jetstream.LastRevision(rev))
 		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			continue
 		}
@@ -305,31 +292,18 @@ func (s *Store) Get(ctx context.Context, username string) (instant.User, error) 
 // List returns every user, sorted by name. Entries that cannot be decoded
 // are left out.
 func (s *Store) List(ctx context.Context) ([]instant.User, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	w, err := s.kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	entries, err := kvview.Entries(ctx, s.kv)
 	if err != nil {
 		return nil, fmt.Errorf("users: list: %w", err)
 	}
-	defer kvview.StopWatcher(w)
-	var us []instant.User
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("users: list: %w", ctx.Err())
-		case e, ok := <-w.Updates():
-			switch {
-			case !ok:
-				return nil, errors.New("users: list: watch closed early")
-			case e == nil:
-				slices.SortFunc(us, func(a, b instant.User) int { return strings.Compare(a.Username, b.Username) })
-				return us, nil
-			}
-			if r, err := decodeEntry(e.Key(), e.Value()); err == nil {
-				us = append(us, r.user())
-			}
+	us := make([]instant.User, 0, len(entries))
+	for k, v := range entries {
+		if r, err := decodeEntry(k, v); err == nil {
+			us = append(us, r.user())
 		}
 	}
+	slices.SortFunc(us, func(a, b instant.User) int { return strings.Compare(a.Username, b.Username) })
+	return us, nil
 }
 
 // Authenticate returns user username when password is theirs, and an
@@ -369,7 +343,7 @@ func (s *Store) Authenticate(ctx context.Context, username, password string) (in
 // ignored, so that a newer program may add some. The error wraps
 // ErrBadEntry.
 func decodeEntry(key string, value []byte) (record, error) {
-	name, err := registry.NameOfKey(key)
+	name, err := kvview.NameOfKey(key)
 	if err != nil {
 		return record{}, fmt.Errorf("%w: %w", ErrBadEntry, err)
 	}

@@ -17,7 +17,7 @@ import (
 
 	"github.com/instanthq/instant"
 	"github.com/instanthq/instant/internal/stacktest"
-	"github.com/instanthq/instant/registry"
+	"github.com/instanthq/instant/kvview"
 	"github.com/instanthq/instant/users"
 )
 
@@ -95,7 +95,7 @@ func TestAddGetList(t *testing.T) {
 	}
 
 	// The stored record has a bcrypt hash, never the password.
-	e, err := kv.Get(ctx, registry.Key("bob"))
+	e, err := kv.Get(ctx, kvview.Key("bob"))
 	if err != nil {
 		t.Fatal(err)
 	}

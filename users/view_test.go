@@ -8,10 +8,9 @@ import (
 	"time"
 
 	"github.com/instanthq/instant"
-	"github.com/instanthq/instant/users"
 )
 
-func next(t *testing.T, ch <-chan users.Change) users.Change {
+func next(t *testing.T, ch <-chan instant.Change[instant.User]) instant.Change[instant.User] {
 	t.Helper()
 	select {
 	case c, ok := <-ch:
@@ -22,7 +21,7 @@ func next(t *testing.T, ch <-chan users.Change) users.Change {
 	case <-time.After(5 * time.Second):
 		t.Fatal("no change within 5s")
 	}
-	return users.Change{}
+	return instant.Change[instant.User]{}
 }
 
 func TestWatch(t *testing.T) {
@@ -49,14 +48,14 @@ func TestWatch(t *testing.T) {
 	changes := v.Changes()
 
 	add(t, s, instant.User{Identity: instant.Identity{Username: "carol"}})
-	if c := next(t, changes); c.Username != "carol" || c.Old != nil || c.New == nil || c.New.Username != "carol" {
+	if c := next(t, changes); c.Name != "carol" || c.Old != nil || c.New == nil || c.New.Username != "carol" {
 		t.Errorf("add: %+v", c)
 	}
 	if err := s.Update(ctx, instant.User{Identity: instant.Identity{Username: "alice"}}); err != nil {
 		t.Fatal(err)
 	}
 	c := next(t, changes)
-	if c.Username != "alice" || c.Old == nil || c.New == nil || !slices.Contains(c.Old.Groups, "g") || slices.Contains(c.New.Groups, "g") || c.Old.Epoch != c.New.Epoch {
+	if c.Name != "alice" || c.Old == nil || c.New == nil || !slices.Contains(c.Old.Groups, "g") || slices.Contains(c.New.Groups, "g") || c.Old.Epoch != c.New.Epoch {
 		t.Errorf("update: %+v", c)
 	}
 	if err := s.SetPassword(ctx, "alice", "another password"); err != nil {
@@ -68,7 +67,7 @@ func TestWatch(t *testing.T) {
 	if err := s.Delete(ctx, "bob"); err != nil {
 		t.Fatal(err)
 	}
-	if c := next(t, changes); c.Username != "bob" || c.Old == nil || c.New != nil {
+	if c := next(t, changes); c.Name != "bob" || c.Old == nil || c.New != nil {
 		t.Errorf("delete: %+v", c)
 	}
 	if _, ok := v.Lookup("bob"); ok {
@@ -77,7 +76,7 @@ func TestWatch(t *testing.T) {
 	if _, err := kv.Put(ctx, "carol", []byte("{")); err != nil {
 		t.Fatal(err)
 	}
-	if c := next(t, changes); c.Username != "carol" || c.New != nil {
+	if c := next(t, changes); c.Name != "carol" || c.New != nil {
 		t.Errorf("broken value: %+v", c)
 	}
 }
@@ -115,8 +114,8 @@ func TestChangesMergeForSlowReader(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	for _, want := range []string{"carol", "bob"} {
-		if c := next(t, changes); c.Username != want {
-			t.Errorf("change of %q, want %q (alice's cancel out)", c.Username, want)
+		if c := next(t, changes); c.Name != want {
+			t.Errorf("change of %q, want %q (alice's cancel out)", c.Name, want)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/instanthq/instant"
 	"github.com/instanthq/instant/bridge"
+	"github.com/instanthq/instant/kvview"
 	"github.com/instanthq/instant/producer"
 	"github.com/instanthq/instant/registry"
 )
@@ -142,7 +143,7 @@ func checkRegistered(ctx context.Context, nc *nats.Conn, s settings, name string
 			return nil
 		}
 		registered = func(n string) bool {
-			_, err := kv.Get(ctx, registry.Key(n))
+			_, err := kv.Get(ctx, kvview.Key(n))
 			return !errors.Is(err, jetstream.ErrKeyNotFound)
 		}
 	}

@@ -1,4 +1,4 @@
-package registry
+package kvview
 
 import (
 	"errors"
@@ -7,7 +7,7 @@ import (
 )
 
 // ErrBadKey is returned by NameOfKey for a string that Key cannot produce.
-var ErrBadKey = errors.New("registry: malformed key")
+var ErrBadKey = errors.New("kvview: malformed key")
 
 const upperHex = "0123456789ABCDEF"
 
@@ -16,10 +16,10 @@ func plain(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-'
 }
 
-// Key returns the KV key that stores the channel named name. Bytes in
-// [A-Za-z0-9_-] are kept; every other byte becomes '=' and two uppercase
-// hex digits, so "$users" is stored as "=24users" and "ns:$chan" as
-// "ns=3A=24chan". The result never contains '.', the KV hierarchy
+// Key returns the KV key that stores the entry named name (a channel
+// name, a user name). Bytes in [A-Za-z0-9_-] are kept; every other byte
+// becomes '=' and two uppercase hex digits, so "$users" is stored as
+// "=24users" and "ns:$chan" as "ns=3A=24chan". The result never contains '.', the KV hierarchy
 // separator, and stays readable in `nats kv ls`. Key("") is "", which is
 // not a valid key.
 func Key(name string) string {
@@ -47,7 +47,7 @@ func Key(name string) string {
 	return b.String()
 }
 
-// NameOfKey is the inverse of Key: it returns the channel name stored
+// NameOfKey is the inverse of Key: it returns the entry name stored
 // under key. It accepts exactly the non-empty strings Key returns, so
 // lowercase hex digits, an escaped byte that Key would keep ("=41"), a
 // truncated escape or any byte outside [A-Za-z0-9_=-] give an error
