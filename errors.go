@@ -40,6 +40,23 @@ var (
 	ErrBadGroup    = errors.New("invalid group name")
 )
 
+// Errors of the stores (the channel registry, the user store). Each store
+// returns its own errors, which wrap these, so that a consumer such as the
+// auth service matches them without knowing the store.
+var (
+	// ErrNotFound: no entry of that name.
+	ErrNotFound = errors.New("not found")
+	// ErrExists: an entry of that name exists already.
+	ErrExists = errors.New("already exists")
+	// ErrBadEntry: a stored value that is not a valid entry.
+	ErrBadEntry = errors.New("malformed entry")
+	// ErrBadPassword: a password the user store does not accept.
+	ErrBadPassword = errors.New("invalid password")
+	// ErrBadCredentials: an unknown user or a wrong password; it does not
+	// say which.
+	ErrBadCredentials = errors.New("wrong user name or password")
+)
+
 var codes = []struct {
 	err  error
 	code Code

@@ -14,8 +14,6 @@ import (
 
 	"github.com/instanthq/instant"
 	"github.com/instanthq/instant/centrifugo"
-	"github.com/instanthq/instant/registry"
-	"github.com/instanthq/instant/users"
 )
 
 // The admin API's paths (see Admin). Reads are GET, changes POST.
@@ -40,12 +38,14 @@ const (
 type ChannelStore interface {
 	// Put adds or replaces a channel.
 	Put(ctx context.Context, c instant.Channel) error
-	// Delete removes a channel; the error wraps registry.ErrNotFound when
+	// Delete removes a channel; the error wraps instant.ErrNotFound when
 	// there is none.
 	Delete(ctx context.Context, name string) error
 }
 
 // UserStore manages the built-in users. *users.Store implements it.
+// Errors wrap instant.ErrNotFound, instant.ErrExists (Add),
+// instant.ErrBadUsername, instant.ErrBadGroup or instant.ErrBadPassword.
 type UserStore interface {
 	List(ctx context.Context) ([]instant.User, error)
 	Get(ctx context.Context, username string) (instant.User, error)
@@ -405,7 +405,7 @@ func (s *Server) adminRemoveChannel(w http.ResponseWriter, r *http.Request, c ca
 	wait := s.awaitRevocations(channelKey(req.Name))
 	err := s.admin.Registry.Delete(r.Context(), req.Name)
 	switch {
-	case errors.Is(err, registry.ErrNotFound):
+	case errors.Is(err, instant.ErrNotFound):
 		wait.cancel()
 		s.adminError(w, http.StatusNotFound, "no channel "+req.Name)
 		return
@@ -494,11 +494,11 @@ func (s *Server) userStore(w http.ResponseWriter) (UserStore, bool) {
 // userError answers the error of a user store call.
 func (s *Server) userError(w http.ResponseWriter, what string, c caller, err error) {
 	switch {
-	case errors.Is(err, users.ErrNotFound):
+	case errors.Is(err, instant.ErrNotFound):
 		s.adminError(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, users.ErrExists):
+	case errors.Is(err, instant.ErrExists):
 		s.adminError(w, http.StatusConflict, err.Error())
-	case errors.Is(err, instant.ErrBadUsername), errors.Is(err, instant.ErrBadGroup), errors.Is(err, users.ErrBadPassword):
+	case errors.Is(err, instant.ErrBadUsername), errors.Is(err, instant.ErrBadGroup), errors.Is(err, instant.ErrBadPassword):
 		s.adminError(w, http.StatusBadRequest, err.Error())
 	default:
 		s.adminFailed(w, what, c, err)

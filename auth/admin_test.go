@@ -106,7 +106,7 @@ func newAdminFixture(t *testing.T) *adminFixture {
 	core, logs := observer.New(zapcore.InfoLevel)
 	f.logs = logs
 	s, err := auth.New(f.cfg, auth.Deps{
-		Channels: view, Users: store, Revoker: f.revoker, Log: zap.New(core), Metrics: auth.NewMetrics(f.fixture.reg),
+		Channels: view, Users: store, UserView: watchUsers(t, store), Revoker: f.revoker, Log: zap.New(core), Metrics: auth.NewMetrics(f.fixture.reg),
 		Admin: &auth.Admin{
 			Registry: reg, Users: store, Stats: fakeStats{},
 			DeadLetters: &auth.JetStreamDeadLetters{JS: js, Conn: nc},

@@ -27,11 +27,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/instanthq/instant"
-	"github.com/instanthq/instant/users"
 )
 
 // Channels is the channel registry as the server reads it.
-// *registry.View implements it.
+// *registry.View implements it (cmd/instant wires it).
 type Channels interface {
 	// Lookup returns the channel named name, whatever its Active flag.
 	Lookup(name string) (instant.Channel, bool)
@@ -46,14 +45,26 @@ type Channels interface {
 // it.
 type Users interface {
 	// Authenticate returns the user when password is theirs, else an
-	// error wrapping users.ErrBadCredentials.
+	// error wrapping instant.ErrBadCredentials (instant.ErrBadEntry for a
+	// record that cannot be read).
 	Authenticate(ctx context.Context, username, password string) (instant.User, error)
-	// Get returns the user, or an error wrapping users.ErrNotFound.
+	// Get returns the user, or an error wrapping instant.ErrNotFound
+	// (instant.ErrBadEntry for a record that cannot be read).
 	Get(ctx context.Context, username string) (instant.User, error)
-	// RevokeSessions ends every session of the user (new Epoch).
+	// RevokeSessions ends every session of the user (new Epoch); the
+	// error wraps instant.ErrNotFound when there is no such user.
 	RevokeSessions(ctx context.Context, username string) error
-	// Watch returns a live view of the store.
-	Watch(ctx context.Context) (*users.View, error)
+}
+
+// UserView is a live copy of the user store, which Run follows to take
+// access away. *users.View (users.Store.Watch) implements it.
+type UserView interface {
+	// All returns every user.
+	All() []instant.User
+	// Changes returns a new channel of the store's changes from now on
+	// (see instant.Change), closed when the view stops following the
+	// store.
+	Changes() <-chan instant.Change[instant.User]
 }
 
 // Revoker ends access through Centrifugo's server API.
@@ -73,6 +84,10 @@ type Deps struct {
 	// Users is the built-in user store. Nil: nobody can log in; identity
 	// JWTs and anonymous access still work.
 	Users Users
+	// UserView follows Users for Run, which takes access away when a
+	// user changes. Nil: changes of users are not revoked (their sessions
+	// still end, since every request reads the user from Users).
+	UserView UserView
 	// Revoker ends access at once when it is taken away (see Run). Nil:
 	// access ends when the tokens expire.
 	Revoker Revoker
@@ -90,6 +105,7 @@ type Server struct {
 	cfg        Config
 	channels   Channels
 	users      Users
+	userView   UserView
 	revoker    Revoker
 	log        *zap.Logger
 	metrics    *Metrics
@@ -136,6 +152,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		cfg:        cfg,
 		channels:   d.Channels,
 		users:      d.Users,
+		userView:   d.UserView,
 		revoker:    d.Revoker,
 		log:        d.Log,
 		metrics:    d.Metrics,

@@ -87,6 +87,7 @@ func startStack(t *testing.T) *stack {
 	}, auth.Deps{
 		Channels: view,
 		Users:    s.users,
+		UserView: watchUsers(t, s.users),
 		Revoker:  centrifugo.New(centrifugo.Config{URL: s.cent.APIURL, Key: s.cent.APIKey}),
 		Log:      zaptest.NewLogger(t),
 	})

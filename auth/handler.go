@@ -16,7 +16,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/instanthq/instant"
-	"github.com/instanthq/instant/users"
 )
 
 // The endpoint paths, as django-instant's.
@@ -232,7 +231,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	}
 	u, err := s.users.Authenticate(r.Context(), req.Username, req.Password)
 	switch {
-	case errors.Is(err, users.ErrBadCredentials), errors.Is(err, users.ErrBadEntry):
+	case errors.Is(err, instant.ErrBadCredentials), errors.Is(err, instant.ErrBadEntry):
 		s.metrics.Logins.WithLabelValues("failed").Inc()
 		// Not the user name: people type their password there.
 		s.log.Info("login failed", zap.String("address", addr))
@@ -322,7 +321,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusForbidden)
 		return
 	}
-	if err := s.users.RevokeSessions(r.Context(), c.sess.Username); err != nil && !errors.Is(err, users.ErrNotFound) {
+	if err := s.users.RevokeSessions(r.Context(), c.sess.Username); err != nil && !errors.Is(err, instant.ErrNotFound) {
 		s.log.Error("logout: user store failed", zap.String("user", c.sess.Username), zap.Error(err))
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return
@@ -410,7 +409,7 @@ func (s *Server) session(r *http.Request, now time.Time) (*session, instant.User
 	}
 	u, err := s.users.Get(r.Context(), sess.Username)
 	switch {
-	case errors.Is(err, users.ErrNotFound), errors.Is(err, users.ErrBadEntry):
+	case errors.Is(err, instant.ErrNotFound), errors.Is(err, instant.ErrBadEntry):
 		return nil, instant.User{}, 0
 	case err != nil:
 		s.log.Error("session: user store failed", zap.String("user", sess.Username), zap.Error(err))

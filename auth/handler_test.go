@@ -97,17 +97,18 @@ type fixture struct {
 	t       *testing.T
 	cfg     auth.Config
 	clock   *clock
-	store   *users.Store
+	store   testStore
 	handler http.Handler
 	reg     *prometheus.Registry
 	logs    *observer.ObservedLogs
 }
 
-// newFixture returns a server on testChannels and testUsers; mod, when
-// not nil, changes the Config first.
+// newFixture returns a server on testChannels and testUsers, in a fake
+// user store (the end-to-end tests use the real one); mod, when not nil,
+// changes the Config first.
 func newFixture(t *testing.T, mod func(*auth.Config)) *fixture {
 	t.Helper()
-	store, _ := openUsers(t)
+	store := newFakeUsers(testUsers, password)
 	f := &fixture{t: t, store: store, clock: &clock{t: time.Now().Truncate(time.Second)}, reg: prometheus.NewRegistry()}
 	f.cfg = auth.Config{
 		HMACKey:        hmacKey,

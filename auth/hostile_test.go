@@ -2,7 +2,6 @@ package auth_test
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -17,7 +16,6 @@ import (
 	"github.com/instanthq/instant"
 	"github.com/instanthq/instant/auth"
 	"github.com/instanthq/instant/registry"
-	"github.com/instanthq/instant/users"
 )
 
 // countingUsers is a user store whose every password is wrong: it counts
@@ -33,16 +31,13 @@ func (u *countingUsers) Authenticate(ctx context.Context, _, _ string) (instant.
 	case <-u.release:
 	case <-ctx.Done():
 	}
-	return instant.User{}, users.ErrBadCredentials
+	return instant.User{}, instant.ErrBadCredentials
 }
 
 func (u *countingUsers) Get(context.Context, string) (instant.User, error) {
-	return instant.User{}, users.ErrNotFound
+	return instant.User{}, instant.ErrNotFound
 }
 func (u *countingUsers) RevokeSessions(context.Context, string) error { return nil }
-func (u *countingUsers) Watch(context.Context) (*users.View, error) {
-	return nil, errors.New("not implemented")
-}
 
 // TestLoginRateLimitParallel sends wrong guesses in parallel, each held
 // inside its password check until all are answered or checked: no more

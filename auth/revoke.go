@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -11,8 +10,6 @@ import (
 
 	"github.com/instanthq/instant"
 	"github.com/instanthq/instant/centrifugo"
-	"github.com/instanthq/instant/registry"
-	"github.com/instanthq/instant/users"
 )
 
 // Revocation tuning.
@@ -29,9 +26,8 @@ const (
 )
 
 // Run takes access away at once, through the Revoker, when it is lost,
-// until ctx ends; then it returns nil. It returns an error only when it
-// cannot start following the user store. Without a Revoker it only waits
-// for ctx.
+// until ctx ends; then it returns nil. It follows the user store through
+// Deps.UserView, when set. Without a Revoker it only waits for ctx.
 //
 // What it does, on a change of the registry or of the user store:
 //   - a channel deactivated, removed, or whose level or groups changed:
@@ -61,16 +57,9 @@ func (s *Server) Run(ctx context.Context) error {
 		return nil
 	}
 	channelChanges := s.channels.Changes()
-	var uv *users.View
+	uv := s.userView
 	var userChanges <-chan instant.Change[instant.User]
-	if s.users != nil {
-		var err error
-		if uv, err = s.users.Watch(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("auth: %w", err)
-		}
+	if uv != nil {
 		userChanges = uv.Changes()
 	}
 	s.readyOnce.Do(func() { close(s.ready) })
@@ -114,7 +103,7 @@ type revocation struct {
 }
 
 // channelChanged unsubscribes the identities that lost channel c.
-func (s *Server) channelChanged(ctx context.Context, c instant.Change[instant.Channel], uv *users.View) {
+func (s *Server) channelChanged(ctx context.Context, c instant.Change[instant.Channel], uv UserView) {
 	if c.Old == nil {
 		s.revoked(channelKey(c.Name), 0)
 		return
@@ -227,9 +216,3 @@ func (s *Server) call(ctx context.Context, r revocation) bool {
 
 // compile-time check that the Centrifugo client can revoke.
 var _ Revoker = (*centrifugo.Client)(nil)
-
-// compile-time checks of the other adapters.
-var (
-	_ Channels = (*registry.View)(nil)
-	_ Users    = (*users.Store)(nil)
-)

@@ -18,6 +18,7 @@ import (
 	"github.com/instanthq/instant/auth"
 	"github.com/instanthq/instant/centrifugo"
 	"github.com/instanthq/instant/registry"
+	"github.com/instanthq/instant/users"
 )
 
 // fakeRevoker records the calls, "unsubscribe CHANNEL USER" or
@@ -101,7 +102,7 @@ func TestRunRevokes(t *testing.T) {
 	rev := &fakeRevoker{}
 	reg := prometheus.NewRegistry()
 	srv, err := auth.New(auth.Config{HMACKey: hmacKey, IdentityKey: string(identityKey), Anonymous: true},
-		auth.Deps{Channels: view, Users: store, Revoker: rev, Log: zaptest.NewLogger(t), Metrics: auth.NewMetrics(reg)})
+		auth.Deps{Channels: view, Users: store, UserView: watchUsers(t, store), Revoker: rev, Log: zaptest.NewLogger(t), Metrics: auth.NewMetrics(reg)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,4 +243,15 @@ func runServer(t *testing.T, ctx context.Context, srv *auth.Server) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("auth server not following the stores within 10s")
 	}
+}
+
+// watchUsers returns a live view of store for Deps.UserView, followed
+// until the test ends.
+func watchUsers(t *testing.T, store *users.Store) *users.View {
+	t.Helper()
+	uv, err := store.Watch(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return uv
 }

@@ -24,13 +24,13 @@ import (
 // DefaultBucket is the KV bucket used when Open is given none.
 const DefaultBucket = "instant_channels"
 
-// Errors of the registry.
+// Errors of the registry; each wraps its kind in package instant.
 var (
 	// ErrNotFound is returned for a channel that is not in the registry.
-	ErrNotFound = errors.New("registry: channel not found")
+	ErrNotFound = fmt.Errorf("registry: channel %w", instant.ErrNotFound)
 	// ErrBadEntry is returned by Get for a stored value that is not a
 	// valid channel.
-	ErrBadEntry = errors.New("registry: malformed entry")
+	ErrBadEntry = fmt.Errorf("registry: %w", instant.ErrBadEntry)
 )
 
 // Store is the channel registry in a JetStream KV bucket. It is safe for

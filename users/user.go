@@ -1,7 +1,6 @@
 package users
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 
@@ -17,24 +16,26 @@ const (
 	MaxPasswordLength = 72
 )
 
-// Errors of the user store. User names and groups follow the rules of
-// package instant (instant.ValidUsername, instant.NormalizeGroups), whose
-// errors wrap instant.ErrBadUsername and instant.ErrBadGroup.
+// Errors of the user store; each wraps its kind in package instant
+// (users.ErrNotFound wraps instant.ErrNotFound, and so on). User names and
+// groups follow the rules of package instant (instant.ValidUsername,
+// instant.NormalizeGroups), whose errors wrap instant.ErrBadUsername and
+// instant.ErrBadGroup.
 var (
 	// ErrExists is returned by Add for a user name already taken.
-	ErrExists = errors.New("users: user already exists")
+	ErrExists = fmt.Errorf("users: user %w", instant.ErrExists)
 	// ErrNotFound is returned for a user that is not in the store.
-	ErrNotFound = errors.New("users: user not found")
+	ErrNotFound = fmt.Errorf("users: user %w", instant.ErrNotFound)
 	// ErrBadPassword is returned by Add and SetPassword for a password
 	// shorter than MinPasswordLength or longer than MaxPasswordLength
 	// bytes.
-	ErrBadPassword = errors.New("users: invalid password")
+	ErrBadPassword = fmt.Errorf("users: %w", instant.ErrBadPassword)
 	// ErrBadCredentials is returned by Authenticate for an unknown user or
 	// a wrong password; it does not say which.
-	ErrBadCredentials = errors.New("users: wrong user name or password")
+	ErrBadCredentials = fmt.Errorf("users: %w", instant.ErrBadCredentials)
 	// ErrBadEntry is returned by Get for a stored value that is not a
 	// valid user record.
-	ErrBadEntry = errors.New("users: malformed entry")
+	ErrBadEntry = fmt.Errorf("users: %w", instant.ErrBadEntry)
 )
 
 // ValidPassword reports why password cannot be set, or nil. The error

@@ -138,8 +138,12 @@ func startStackWith(t *testing.T, cfg stackConfig) *stack {
 		admin = s.consoleAdmin(reg, api)
 	}
 	s.runBridge(view, api, cfg.encoding)
+	userView, err := s.users.Watch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	authSrv, err := auth.New(auth.Config{HMACKey: s.cent.HMACKey, TokenTTL: cfg.ttl, IdentityKey: cfg.identityKey, AllowedOrigins: cfg.origins},
-		auth.Deps{Channels: view, Users: s.users, Revoker: api, Log: zaptest.NewLogger(t).Named("auth"), Admin: admin})
+		auth.Deps{Channels: view, Users: s.users, UserView: userView, Revoker: api, Log: zaptest.NewLogger(t).Named("auth"), Admin: admin})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,6 +56,9 @@ func serveAuth(ctx context.Context, g *errgroup.Group, s settings, static *regis
 		if err != nil {
 			return err
 		}
+		if deps.UserView, err = us.Watch(ctx); err != nil {
+			return err
+		}
 		deps.Users, admin.Users, admin.Registry = us, us, store
 		if s.Bridge.Mode != bridge.ModeCore {
 			admin.DeadLetters = &auth.JetStreamDeadLetters{JS: js, Conn: nc.Conn, Stream: s.Bridge.DeadStream,
@@ -101,6 +104,15 @@ func serveAuth(ctx context.Context, g *errgroup.Group, s settings, static *regis
 	g.Go(func() error { return srv.Run(ctx) })
 	return nil
 }
+
+// The stores satisfy the interfaces auth declares.
+var (
+	_ auth.Channels     = (*registry.View)(nil)
+	_ auth.Users        = (*users.Store)(nil)
+	_ auth.UserView     = (*users.View)(nil)
+	_ auth.ChannelStore = (*registry.Store)(nil)
+	_ auth.UserStore    = (*users.Store)(nil)
+)
 
 // bucketsCheck is ready when the KV buckets answer (a stream info
 // request each: a JetStream without quorum fails it).
