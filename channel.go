@@ -1,7 +1,6 @@
 package instant
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"unicode"
@@ -16,21 +15,15 @@ const MaxChannelLength = 255
 type Channel struct {
 	// Name is the Centrifugo channel name. Non-public names carry the
 	// private prefix "$" (see ChannelName).
-	Name string `json:"name" yaml:"name"`
+	Name string `json:"name"`
 	// Level says who may subscribe.
-	Level Level `json:"level" yaml:"level"`
+	Level Level `json:"level"`
 	// Active channels accept publications; inactive ones reject them.
-	Active bool `json:"active" yaml:"active"`
+	Active bool `json:"active"`
 	// Groups lists the user groups that may see the channel whatever its
 	// level.
-	Groups []string `json:"groups,omitempty" yaml:"groups,omitempty"`
+	Groups []string `json:"groups,omitempty"`
 }
-
-// ErrBadChannel and ErrBadLevel are returned for malformed registry input.
-var (
-	ErrBadChannel = errors.New("invalid channel name")
-	ErrBadLevel   = errors.New("invalid level")
-)
 
 // ChannelName applies the naming rule of django-instant: a non-public
 // channel's name starts with "$", after its namespace if it has one

@@ -34,6 +34,12 @@ var (
 	ErrRedeliveryLimit    = errors.New("redelivery limit reached")
 )
 
+// ErrBadChannel and ErrBadLevel are returned for malformed registry input.
+var (
+	ErrBadChannel = errors.New("invalid channel name")
+	ErrBadLevel   = errors.New("invalid level")
+)
+
 // Errors of the access rules (see ValidUsername and ValidGroup).
 var (
 	ErrBadUsername = errors.New("invalid user name")

@@ -217,7 +217,7 @@ func (s *stack) connect(name string, tk tokens) *wsClient {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, 10*time.Second, name+" subscribed to all", func() bool {
+	stacktest.WaitFor(t, 10*time.Second, name+" subscribed to all", func() bool {
 		for _, sub := range c.subs {
 			if sub.State() != centrifuge.SubStateSubscribed {
 				return false
@@ -226,17 +226,6 @@ func (s *stack) connect(name string, tk tokens) *wsClient {
 		return c.client.State() == centrifuge.StateConnected
 	})
 	return c
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, timeout)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // received returns the channels c got data on, sorted.
@@ -258,7 +247,7 @@ func (c *wsClient) received(data string) []string {
 func (c *wsClient) waitUnsubscribed(t *testing.T, channel string) {
 	t.Helper()
 	sub := c.subs[channel]
-	waitFor(t, revokeWithin, c.name+" unsubscribed from "+channel, func() bool {
+	stacktest.WaitFor(t, revokeWithin, c.name+" unsubscribed from "+channel, func() bool {
 		return sub.State() == centrifuge.SubStateUnsubscribed || c.disconnected()
 	})
 }
@@ -282,7 +271,7 @@ func expectReceived(t *testing.T, data string, want map[*wsClient][]string) {
 	t.Helper()
 	full := `{"n":"` + data + `"}`
 	for c, chs := range want {
-		waitFor(t, 5*time.Second, fmt.Sprintf("%s receiving %s on %v", c.name, data, chs), func() bool {
+		stacktest.WaitFor(t, 5*time.Second, fmt.Sprintf("%s receiving %s on %v", c.name, data, chs), func() bool {
 			return len(c.received(full)) >= len(chs)
 		})
 	}
@@ -415,13 +404,13 @@ func TestEndToEnd(t *testing.T) {
 	if err := s.users.Delete(ctx, "sam"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, revokeWithin, "sam disconnected", clients["sam"].disconnected)
+	stacktest.WaitFor(t, revokeWithin, "sam disconnected", clients["sam"].disconnected)
 	browsers["sam"].wantAnonymous("sam after deletion")
 	// root's password changes: disconnected at once too.
 	if err := s.users.SetPassword(ctx, "root", "a new password"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, revokeWithin, "root disconnected", clients["root"].disconnected)
+	stacktest.WaitFor(t, revokeWithin, "root disconnected", clients["root"].disconnected)
 	browsers["root"].wantAnonymous("root after a password change")
 	delete(want, clients["sam"])
 	delete(want, clients["root"])

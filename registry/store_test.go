@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/instanthq/instant"
+	"github.com/instanthq/instant/internal/stacktest"
 	"github.com/instanthq/instant/kvview"
 	natstest "github.com/nats-io/nats-server/v2/test"
 	"github.com/nats-io/nats.go"
@@ -69,18 +70,6 @@ func rawKV(t *testing.T, url string) jetstream.KeyValue {
 		t.Fatalf("KeyValue: %v", err)
 	}
 	return kv
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", waitTimeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func mustPut(t *testing.T, s *Store, cs ...instant.Channel) {
@@ -419,35 +408,35 @@ func TestWatch(t *testing.T) {
 
 	// Put.
 	mustPut(t, writer, team)
-	waitFor(t, "the View to see a put", lookup(team.Name, &team))
+	stacktest.WaitFor(t, waitTimeout, "the View to see a put", lookup(team.Name, &team))
 	wantChange(t, nextChange(t, changes), team.Name, nil, &team)
 
 	// Deactivate.
 	inactive := team
 	inactive.Active = false
 	mustPut(t, writer, inactive)
-	waitFor(t, "the View to see a deactivation", lookup(team.Name, &inactive))
+	stacktest.WaitFor(t, waitTimeout, "the View to see a deactivation", lookup(team.Name, &inactive))
 	wantChange(t, nextChange(t, changes), team.Name, &team, &inactive)
 
 	// Groups changed.
 	regrouped := inactive
 	regrouped.Groups = []string{"ops"}
 	mustPut(t, writer, regrouped)
-	waitFor(t, "the View to see new groups", lookup(team.Name, &regrouped))
+	stacktest.WaitFor(t, waitTimeout, "the View to see new groups", lookup(team.Name, &regrouped))
 	wantChange(t, nextChange(t, changes), team.Name, &inactive, &regrouped)
 
 	// Delete.
 	if err := writer.Delete(t.Context(), team.Name); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the View to see a delete", lookup(team.Name, nil))
+	stacktest.WaitFor(t, waitTimeout, "the View to see a delete", lookup(team.Name, nil))
 	wantChange(t, nextChange(t, changes), team.Name, &regrouped, nil)
 
 	// Purge.
 	if err := kv.Purge(t.Context(), kvview.Key(users.Name)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the View to see a purge", lookup(users.Name, nil))
+	stacktest.WaitFor(t, waitTimeout, "the View to see a purge", lookup(users.Name, nil))
 	wantChange(t, nextChange(t, changes), users.Name, &users, nil)
 
 	if got := v.All(); !equalChannels(got, []instant.Channel{public}) {
@@ -498,7 +487,7 @@ func TestWatchMalformedEntries(t *testing.T) {
 			t.Fatalf("put %q: %v", w.key, err)
 		}
 	}
-	waitFor(t, "the last write", func() bool { _, ok := v.Lookup("done"); return ok })
+	stacktest.WaitFor(t, waitTimeout, "the last write", func() bool { _, ok := v.Lookup("done"); return ok })
 	want := []instant.Channel{
 		{Name: "done", Level: instant.LevelPublic, Active: false},
 		{Name: "news", Level: instant.LevelPublic, Active: true},
@@ -538,12 +527,12 @@ func TestWatchSlowReader(t *testing.T) {
 		mustPut(t, writer, last)
 	}
 	mustPut(t, writer, public)
-	waitFor(t, "the View to see every put", func() bool {
+	stacktest.WaitFor(t, waitTimeout, "the View to see every put", func() bool {
 		c, ok := v.Lookup(last.Name)
 		_, okPublic := v.Lookup("public")
 		return ok && okPublic && sameChannel(&c, &last)
 	})
-	waitFor(t, "the other reader to see the last put", func() bool {
+	stacktest.WaitFor(t, waitTimeout, "the other reader to see the last put", func() bool {
 		c := fastLast.Load()
 		return c != nil && sameChannel(c.New, &last)
 	})
@@ -582,7 +571,7 @@ func TestWatchStopsGoroutines(t *testing.T) {
 	read, unread := v.Changes(), v.Changes()
 	mustPut(t, writer, users)
 	wantChange(t, nextChange(t, read), users.Name, nil, &users)
-	waitFor(t, "the unread change to be pending", func() bool { _, ok := v.Lookup(users.Name); return ok })
+	stacktest.WaitFor(t, waitTimeout, "the unread change to be pending", func() bool { _, ok := v.Lookup(users.Name); return ok })
 	if runtime.NumGoroutine() <= baseline {
 		t.Fatalf("goroutines = %d while watching, want more than the baseline %d", runtime.NumGoroutine(), baseline)
 	}
@@ -598,9 +587,9 @@ func TestWatchStopsGoroutines(t *testing.T) {
 		}
 	}
 	cancel()
-	waitFor(t, "goroutines back to the baseline", func() bool { return runtime.NumGoroutine() <= baseline })
+	stacktest.WaitFor(t, waitTimeout, "goroutines back to the baseline", func() bool { return runtime.NumGoroutine() <= baseline })
 	for _, ch := range []<-chan Change{read, unread} {
-		waitFor(t, "Changes to be closed", func() bool {
+		stacktest.WaitFor(t, waitTimeout, "Changes to be closed", func() bool {
 			select {
 			case _, ok := <-ch:
 				return !ok
@@ -632,7 +621,7 @@ func TestWatchConnectionClosed(t *testing.T) {
 	}
 	changes := v.Changes()
 	nc.Close()
-	waitFor(t, "Changes to be closed", func() bool {
+	stacktest.WaitFor(t, waitTimeout, "Changes to be closed", func() bool {
 		select {
 		case _, ok := <-changes:
 			return !ok

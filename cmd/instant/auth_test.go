@@ -155,7 +155,7 @@ func TestAuthPorts(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() })
-	waitFor(t, 20*time.Second, func() bool {
+	stacktest.WaitFor(t, 20*time.Second, "auth ready", func() bool {
 		resp, err := http.Get("http://" + metricsAddr + "/readyz")
 		if err != nil {
 			return false

@@ -22,7 +22,7 @@ import (
 
 	"github.com/instanthq/instant"
 	"github.com/instanthq/instant/internal/child"
-	"github.com/instanthq/instant/localnats"
+	"github.com/instanthq/instant/internal/localnats"
 	"github.com/instanthq/instant/registry"
 	"github.com/instanthq/instant/users"
 	"github.com/instanthq/instant/web"

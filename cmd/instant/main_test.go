@@ -304,7 +304,7 @@ func TestBridgeSIGTERM(t *testing.T) {
 	// holds once it has stored all n, so that no envelope still queued
 	// for storage counts as acked.
 	var info *jetstream.StreamInfo
-	waitFor(t, 30*time.Second, func() bool {
+	stacktest.WaitFor(t, 30*time.Second, "the stream stores every envelope", func() bool {
 		if info, err = stream.Info(t.Context()); err != nil {
 			t.Fatal(err)
 		}
@@ -327,7 +327,7 @@ func TestBridgeSIGTERM(t *testing.T) {
 func assertAllRelayed(t *testing.T, sub *stacktest.Subscriber, n int) {
 	t.Helper()
 	var all []stacktest.Received
-	waitFor(t, 60*time.Second, func() bool {
+	stacktest.WaitFor(t, 60*time.Second, "every envelope relayed", func() bool {
 		all = sub.History(t, "public")
 		return len(stacktest.Distinct(t, all)) >= n
 	})
@@ -344,17 +344,6 @@ func get(t *testing.T, url string) (int, string) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body)
-}
-
-func waitFor(t *testing.T, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %v", timeout)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // TestBridgeMonitoring checks /healthz, /readyz and /metrics of a running
@@ -374,7 +363,7 @@ func TestBridgeMonitoring(t *testing.T) {
 	}
 	s.publishN(t, "public", 0, 3)
 	s.publishN(t, "nowhere", 0, 2)
-	waitFor(t, 10*time.Second, func() bool {
+	stacktest.WaitFor(t, 10*time.Second, "the metrics count them", func() bool {
 		_, body := fetch("/metrics")
 		return strings.Contains(body, "instant_bridge_relayed_total 3") &&
 			strings.Contains(body, `instant_bridge_rejected_total{code="unknown_channel"} 2`)
@@ -417,7 +406,7 @@ func TestServeAndUsers(t *testing.T) {
 	login := func(password string) *http.Response {
 		t.Helper()
 		var resp *http.Response
-		waitFor(t, 10*time.Second, func() bool {
+		stacktest.WaitFor(t, 10*time.Second, "a login answer", func() bool {
 			r, err := http.Post("http://"+addr+"/instant/login/", "application/json",
 				strings.NewReader(`{"username":"bob","password":"`+password+`"}`))
 			if err != nil {
