@@ -19,12 +19,12 @@ import (
 	"github.com/instanthq/instant"
 )
 
-// Codec tells a View how to read the entries of its bucket. Every func
-// must be set.
+// Codec tells a View how to read the entries of its bucket. Decode and
+// Equal must be set.
 type Codec[T any] struct {
 	// Name returns the name that key stands for, under which the View
 	// holds its value, or an error when key is not an entry's: such keys
-	// are ignored.
+	// are ignored. Nil: NameOfKey, the inverse of Key.
 	Name func(key string) (string, error)
 	// Decode decodes the value stored under key. A value that cannot be
 	// decoded removes its name from the View, so that a broken entry
@@ -184,7 +184,11 @@ type update[T any] struct {
 // update turns a watched entry into an update; ok is false when its key
 // is not an entry's.
 func (c Codec[T]) update(e jetstream.KeyValueEntry) (u update[T], ok bool) {
-	name, err := c.Name(e.Key())
+	nameOf := c.Name
+	if nameOf == nil {
+		nameOf = NameOfKey
+	}
+	name, err := nameOf(e.Key())
 	if err != nil {
 		return update[T]{}, false
 	}

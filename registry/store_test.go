@@ -135,17 +135,6 @@ func TestOpen(t *testing.T) {
 	}
 }
 
-func TestOpenWithoutJetStream(t *testing.T) {
-	opts := natstest.DefaultTestOptions
-	opts.Port = -1
-	s := natstest.RunServer(&opts)
-	t.Cleanup(s.Shutdown)
-	_, js := connect(t, s.ClientURL())
-	if _, err := Open(t.Context(), js, ""); !errors.Is(err, jetstream.ErrJetStreamNotEnabled) {
-		t.Errorf("Open without JetStream: got %v, want jetstream.ErrJetStreamNotEnabled", err)
-	}
-}
-
 func TestStorePutGetDeleteList(t *testing.T) {
 	s := openStore(t, runServer(t))
 	ctx := t.Context()

@@ -15,7 +15,6 @@ type View = kvview.View[instant.Channel]
 
 // codec reads the registry's bucket.
 var codec = kvview.Codec[instant.Channel]{
-	Name:   kvview.NameOfKey,
 	Decode: decodeEntry,
 	Equal:  channelEqual,
 	Copy: func(c instant.Channel) instant.Channel {

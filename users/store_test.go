@@ -1,7 +1,6 @@
 package users_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"slices"
@@ -10,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	natstest "github.com/nats-io/nats-server/v2/test"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/crypto/bcrypt"
@@ -363,23 +361,5 @@ func TestOpenRefusesBadCost(t *testing.T) {
 	}
 	if _, err := users.Open(t.Context(), nil, ""); err == nil {
 		t.Fatal("Open with nil JetStream succeeded")
-	}
-}
-
-func TestOpenWithoutJetStream(t *testing.T) {
-	opts := natstest.DefaultTestOptions
-	opts.Port = -1
-	srv := natstest.RunServer(&opts)
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-	defer cancel()
-	if _, err := users.Open(ctx, js, "", users.WithCost(bcrypt.MinCost)); !errors.Is(err, jetstream.ErrJetStreamNotEnabled) {
-		t.Fatalf("got %v, want %v", err, jetstream.ErrJetStreamNotEnabled)
 	}
 }

@@ -17,16 +17,18 @@ type View = kvview.View[instant.User]
 
 // codec reads the store's bucket.
 var codec = kvview.Codec[instant.User]{
-	Name: kvview.NameOfKey,
 	Decode: func(key string, value []byte) (instant.User, error) {
 		r, err := decodeEntry(key, value)
 		return r.user(), err
 	},
 	Equal: func(a, b instant.User) bool { return same(&a, &b) },
-	Copy: func(u instant.User) instant.User {
-		u.Groups = slices.Clone(u.Groups)
-		return u
-	},
+	Copy:  copyUser,
+}
+
+// copyUser returns u with its own Groups.
+func copyUser(u instant.User) instant.User {
+	u.Groups = slices.Clone(u.Groups)
+	return u
 }
 
 // Watch returns a View of the store once it holds every user, then keeps
