@@ -120,6 +120,7 @@ type outcome struct {
 	name     string
 	start    time.Time
 	recovery time.Duration // from the fault until everything published before the end of it was relayed
+	gap      time.Duration // the longest time without relaying in between (relayed_total of the workers)
 }
 
 func TestChaos(t *testing.T) {
@@ -145,7 +146,9 @@ func TestChaos(t *testing.T) {
 		}
 		r.waitRelayed(t, f.name)
 		o.recovery = time.Since(o.start)
-		r.logf("recovered after %v", o.recovery.Round(time.Millisecond))
+		r.observe()
+		o.gap = r.longestGap(o.start, time.Now())
+		r.logf("recovered after %v; longest gap without relaying %v", o.recovery.Round(time.Millisecond), o.gap.Round(time.Millisecond))
 		r.outcomes = append(r.outcomes, o)
 	}
 	if cfg.envelopes > 0 {
@@ -183,9 +186,13 @@ func checkProcessTable(t *testing.T, r *run) {
 	}
 }
 
+// staffChannel is the one channel alice may not see.
+const staffChannel = "$ops"
+
 // channelsOf returns the registry of a run: cfg.channels public channels
-// c00…, the request channels, an inactive channel and a channel in a
-// namespace Centrifugo does not know.
+// c00… and the staff channel (the valid ones, each with its sequence),
+// the request channels, an inactive channel and a channel in a namespace
+// Centrifugo does not know.
 func channelsOf(cfg settings) (valid, requests []string, all []instant.Channel) {
 	for i := range cfg.channels {
 		valid = append(valid, fmt.Sprintf("c%02d", i))
@@ -194,7 +201,10 @@ func channelsOf(cfg settings) (valid, requests []string, all []instant.Channel) 
 	for _, name := range append(append([]string(nil), valid...), requests...) {
 		all = append(all, instant.Channel{Name: name, Level: instant.LevelPublic, Active: true})
 	}
+	// A staff channel: alice, who is not staff, must never receive it.
+	valid = append(valid, staffChannel)
 	all = append(all,
+		instant.Channel{Name: staffChannel, Level: instant.LevelStaff, Active: true},
 		instant.Channel{Name: "inactive", Level: instant.LevelPublic, Active: false},
 		instant.Channel{Name: "nons:chaos", Level: instant.LevelPublic, Active: true},
 	)

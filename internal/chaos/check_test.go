@@ -229,9 +229,10 @@ func (r *run) report(res results) string {
 	for _, name := range sortedKeys(r.peakRSS) {
 		row("peak RSS "+name, fmt.Sprintf("%.1f MiB", float64(r.peakRSS[name])/(1<<20)))
 	}
-	fmt.Fprintf(&b, "\n| fault | at | recovered after |\n|---|---|---|\n")
+	fmt.Fprintf(&b, "\n| fault | at | all relayed after | longest gap without relaying |\n|---|---|---|---|\n")
 	for _, o := range r.outcomes {
-		fmt.Fprintf(&b, "| %s | %.1fs | %v |\n", o.name, o.start.Sub(r.began).Seconds(), o.recovery.Round(100*time.Millisecond))
+		fmt.Fprintf(&b, "| %s | %.1fs | %v | %v |\n", o.name, o.start.Sub(r.began).Seconds(),
+			o.recovery.Round(100*time.Millisecond), o.gap.Round(100*time.Millisecond))
 	}
 	return b.String()
 }

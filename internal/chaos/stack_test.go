@@ -1,11 +1,14 @@
 package chaos
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,10 +23,15 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/instanthq/instant"
+	"github.com/instanthq/instant/auth"
 	"github.com/instanthq/instant/internal/stacktest"
 	"github.com/instanthq/instant/registry"
 	"github.com/instanthq/instant/users"
 )
+
+// alicePassword is the password of the user store's one user, alice
+// (not staff, no groups).
+const alicePassword = "chaos-password"
 
 // readyTimeout bounds every wait for a started process to answer.
 const readyTimeout = 90 * time.Second
@@ -39,6 +47,7 @@ type stack struct {
 	cents   []*stacktest.Centrifugo
 	workers []*worker
 	auth    *stacktest.Proc
+	authURL string // http://127.0.0.1:PORT of instant auth
 	admin   *nats.Conn
 	js      jetstream.JetStream
 }
@@ -114,7 +123,7 @@ func startStack(t *testing.T, channels []instant.Channel, historySize int) *stac
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := us.Add(ctx, instant.User{Identity: instant.Identity{Username: "alice"}}, "chaos-password"); err != nil {
+	if err := us.Add(ctx, instant.User{Identity: instant.Identity{Username: "alice"}}, alicePassword); err != nil {
 		t.Fatal(err)
 	}
 
@@ -144,6 +153,7 @@ func startStack(t *testing.T, channels []instant.Channel, historySize int) *stac
 		"INSTANT_REPLICAS=3",
 	}, bin, "auth")
 	waitHTTP(t, "http://"+authAddr+"/readyz")
+	s.authURL = "http://" + authAddr
 
 	// Streams the bridge or the admin created with one replica are
 	// raised to three, as deploy/nats/cluster.conf tells the operator.
@@ -296,4 +306,52 @@ func waitHTTP(t *testing.T, url string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// login logs user in at instant auth and returns the connection token and
+// the channel tokens it gave.
+func (s *stack) login(t *testing.T, user, password string) (string, []stacktest.ChannelToken) {
+	t.Helper()
+	body, _ := json.Marshal(map[string]string{"username": user, "password": password})
+	c := http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Post(s.authURL+auth.PathLogin, "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("login: %v", err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		WSToken  string `json:"ws_token"`
+		Channels []struct {
+			Name  string `json:"name"`
+			Token string `json:"token"`
+		} `json:"channels"`
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("login as %s: %s", user, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatalf("login as %s: %v", user, err)
+	}
+	tokens := make([]stacktest.ChannelToken, 0, len(out.Channels))
+	for _, ch := range out.Channels {
+		tokens = append(tokens, stacktest.ChannelToken{Channel: ch.Name, Token: ch.Token})
+	}
+	return out.WSToken, tokens
+}
+
+// relayed reads instant_bridge_relayed_total from the worker's /metrics.
+func (w *worker) relayed() (float64, error) {
+	c := http.Client{Timeout: 300 * time.Millisecond}
+	resp, err := c.Get("http://" + w.metrics + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "instant_bridge_relayed_total "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	return 0, fmt.Errorf("%s: no instant_bridge_relayed_total", w.Name)
 }
