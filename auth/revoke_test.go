@@ -11,12 +11,15 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap/zaptest"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/instanthq/instant"
 	"github.com/instanthq/instant/auth"
 	"github.com/instanthq/instant/centrifugo"
+	"github.com/instanthq/instant/internal/stacktest"
 	"github.com/instanthq/instant/registry"
 	"github.com/instanthq/instant/users"
 )
@@ -254,4 +257,26 @@ func watchUsers(t *testing.T, store *users.Store) *users.View {
 		t.Fatal(err)
 	}
 	return uv
+}
+
+// openUsers opens a user store on a fresh in-process NATS server holding
+// testUsers.
+func openUsers(t *testing.T) (*users.Store, jetstream.JetStream) {
+	t.Helper()
+	srv := stacktest.NATS(t)
+	nc := stacktest.Connect(t, srv.ClientURL())
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := users.Open(t.Context(), js, "", users.WithCost(bcrypt.MinCost))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range testUsers {
+		if err := store.Add(t.Context(), u, password); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return store, js
 }
