@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -130,6 +131,15 @@ func TestChaos(t *testing.T) {
 		t.Skip("set INSTANT_CHAOS=1 (short run) or INSTANT_CHAOS=long (make chaos)")
 	case "long":
 		cfg = long
+	}
+	if v := os.Getenv("INSTANT_CHAOS_RATE"); v != "" {
+		// A short run at another rate, e.g. to look closer at a failure
+		// of the long one.
+		rate, err := strconv.Atoi(v)
+		if err != nil || rate <= 0 {
+			t.Fatalf("INSTANT_CHAOS_RATE=%q: want a positive number of envelopes per second", v)
+		}
+		cfg.rate = rate
 	}
 	r := newRun(t, cfg)
 	r.start(t)

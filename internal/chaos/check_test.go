@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/instanthq/instant"
+	"github.com/instanthq/instant/internal/stacktest"
 )
 
 // results are the counts of the checks.
@@ -35,7 +36,8 @@ func (r *run) check(t *testing.T) results {
 	r.observe()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	res := results{badSent: len(r.bad), timedOut: r.timedOut, wrongReplies: r.wrong, errs: r.errs}
+	res := results{badSent: len(r.bad), timedOut: r.timedOut, wrongReplies: r.wrong}
+	defer func() { res.errs = r.errs }()
 	c := r.s.cents[0]
 
 	// Centrifugo's history: every valid envelope once, in order.
@@ -58,6 +60,7 @@ func (r *run) check(t *testing.T) results {
 				// counted above as a duplicate
 			default:
 				res.disordered++
+				r.errs = append(r.errs, fmt.Sprintf("history of %s: offset %d holds %d, want %d (%s)", ch, p.Offset, d, next, around(h, p.Offset)))
 				next = d + 1
 			}
 		}
@@ -116,6 +119,7 @@ func (r *run) check(t *testing.T) results {
 			for i, d := range got[ch] {
 				if d != i {
 					res.subDisorder++
+					r.errs = append(r.errs, fmt.Sprintf("subscriber %s on node %d: %s's %dth publication holds %d", s.name, s.node+1, ch, i, d))
 					break
 				}
 			}
@@ -155,7 +159,7 @@ func (r *run) check(t *testing.T) results {
 			t.Errorf("%s: %d", what, n)
 		}
 	}
-	for _, list := range [][]string{res.deadWrong, res.wrongReplies, res.errs} {
+	for _, list := range [][]string{res.deadWrong, res.wrongReplies, r.errs} {
 		for i, s := range list {
 			if i == 20 {
 				t.Errorf("… %d more", len(list)-20)
@@ -165,6 +169,18 @@ func (r *run) check(t *testing.T) results {
 		}
 	}
 	return res
+}
+
+// around returns the data of the publications near offset in h.
+func around(h []stacktest.Received, offset uint64) string {
+	var out []string
+	for _, p := range h {
+		if p.Offset+3 >= offset && p.Offset <= offset+3 {
+			d, _, _ := dataOf(p.Data)
+			out = append(out, fmt.Sprintf("%d:%d", p.Offset, d))
+		}
+	}
+	return strings.Join(out, " ")
 }
 
 // readDead returns the codes of the dead letters in INSTANT_DEAD, by
@@ -210,8 +226,11 @@ func (r *run) tryReadDead(t *testing.T) (map[string][]instant.Code, error) {
 func (r *run) report(res results) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# instant chaos run\n\n")
-	fmt.Fprintf(&b, "%d valid envelopes on %d channels and %d bad ones at %d/s from %d producers; 3 NATS nodes, 2 Centrifugo nodes on Redis, 3 bridge workers, 1 auth. Duration %v.\n\n",
-		res.envelopes, len(r.valid), res.badSent, r.cfg.rate, r.cfg.producers, time.Since(r.began).Round(time.Second))
+	elapsed := time.Since(r.began)
+	fmt.Fprintf(&b, "%d valid envelopes on %d channels and %d bad ones from %d producers (target %d/s; %.0f/s averaged over the whole run), %d requests; "+
+		"3 NATS nodes, 2 Centrifugo nodes on Redis, 3 bridge workers, 1 auth. Duration %v.\n\n",
+		res.envelopes, len(r.valid), res.badSent, r.cfg.producers, r.cfg.rate, float64(res.envelopes+res.badSent)/elapsed.Seconds(),
+		res.answered+res.timedOut+len(res.wrongReplies), elapsed.Round(time.Second))
 	fmt.Fprintf(&b, "| check | result |\n|---|---|\n")
 	row := func(k string, v any) { fmt.Fprintf(&b, "| %s | %v |\n", k, v) }
 	row("lost (history)", res.lost)
