@@ -10,6 +10,7 @@ import (
 
 	"github.com/instanthq/instant"
 	"github.com/instanthq/instant/centrifugo"
+	"github.com/instanthq/instant/internal/backoff"
 )
 
 // Revocation tuning.
@@ -17,9 +18,11 @@ const (
 	// revokeParallel bounds the server API calls in flight at once.
 	revokeParallel = 16
 	// revokeAttempts bounds the attempts of one call that fails with a
-	// temporary error; the delay between them doubles from revokeBackoff.
+	// temporary error; the wait before each retry is backoff.Delay between
+	// revokeWaitMin and revokeWaitMax.
 	revokeAttempts = 5
-	revokeBackoff  = 100 * time.Millisecond
+	revokeWaitMin  = 100 * time.Millisecond
+	revokeWaitMax  = 800 * time.Millisecond
 	// pruneEvery is how often identity-JWT users whose tokens expired are
 	// forgotten.
 	pruneEvery = time.Minute
@@ -186,7 +189,6 @@ func (s *Server) call(ctx context.Context, r revocation) bool {
 	if r.channel != "" {
 		kind = "unsubscribe"
 	}
-	delay := revokeBackoff
 	var err error
 	for attempt := 1; ; attempt++ {
 		if r.channel != "" {
@@ -197,11 +199,7 @@ func (s *Server) call(ctx context.Context, r revocation) bool {
 		if err == nil || attempt == revokeAttempts || !centrifugo.Temporary(err) || ctx.Err() != nil {
 			break
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(delay):
-		}
-		delay *= 2
+		_ = backoff.Wait(ctx, attempt, revokeWaitMin, revokeWaitMax) // if ctx ends, the next call fails and ends the loop
 	}
 	if err != nil {
 		s.metrics.Revocations.WithLabelValues(kind, "error").Inc()

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/instanthq/instant"
 	"github.com/instanthq/instant/centrifugo"
+	"github.com/instanthq/instant/internal/backoff"
 )
 
 // relayLoop sends queued items to Centrifugo, one batch in flight at a
@@ -56,7 +56,7 @@ func (b *Bridge) send(ctx context.Context, batch []*item, pubs []centrifugo.Publ
 				b.touch(batch)
 				lastTouch = time.Now()
 			}
-			if !sleep(ctx, backoff(attempt, b.cfg.RetryMin, b.cfg.RetryMax)) {
+			if backoff.Wait(ctx, attempt, b.cfg.RetryMin, b.cfg.RetryMax) != nil {
 				if l != nil {
 					return pubs, false
 				}
@@ -141,16 +141,6 @@ func (b *Bridge) releaseAll(batch []*item) {
 	for _, it := range batch {
 		b.release(it, b.cfg.RetryMin)
 	}
-}
-
-// backoff returns the delay before retry number attempt (from 1): capped
-// exponential growth with jitter over the upper half of the interval.
-func backoff(attempt int, lo, hi time.Duration) time.Duration {
-	d := hi
-	if attempt < 32 && lo<<(attempt-1) < hi {
-		d = lo << (attempt - 1)
-	}
-	return d/2 + rand.N(d/2+1)
 }
 
 // sleep waits d or until ctx ends; it reports whether d passed.

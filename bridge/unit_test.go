@@ -61,18 +61,6 @@ func TestQueue(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	lo, hi := 100*time.Millisecond, time.Second
-	for attempt := 1; attempt < 100; attempt++ {
-		want := min(hi, lo<<min(attempt-1, 20))
-		for range 20 {
-			if d := backoff(attempt, lo, hi); d < want/2 || d > want {
-				t.Fatalf("backoff(%d) = %v, want in [%v, %v]", attempt, d, want/2, want)
-			}
-		}
-	}
-}
-
 func TestConfigValidate(t *testing.T) {
 	tests := []struct {
 		name string

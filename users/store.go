@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	mrand "math/rand/v2"
 	"slices"
 	"strings"
 	"time"
@@ -25,16 +24,21 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/instanthq/instant"
+	"github.com/instanthq/instant/internal/backoff"
 	"github.com/instanthq/instant/kvview"
 )
 
 // DefaultBucket is the KV bucket used when Open is given none.
 const DefaultBucket = "instant_users"
 
-// maxConflicts bounds the retries of a read-modify-write that lost a race
-// against another writer of the same user; each retry waits a random
-// time up to a millisecond per retry so far.
-const maxConflicts = 64
+// Retries of a read-modify-write that lost a race against another writer
+// of the same user: at most maxConflicts tries, the wait before each
+// retry from backoff.Delay between conflictWaitMin and conflictWaitMax.
+const (
+	maxConflicts    = 64
+	conflictWaitMin = time.Millisecond
+	conflictWaitMax = 32 * time.Millisecond
+)
 
 // Store is the user store in a JetStream KV bucket. It is safe for
 // concurrent use. It does not own the NATS connection: the caller closes
@@ -190,7 +194,7 @@ func (s *Store) RevokeSessions(ctx context.Context, username string) error {
 // over.
 func (s *Store) modify(ctx context.Context, username string, fn func(*record)) error {
 	for attempt := range maxConflicts {
-		if err := backoff(ctx, attempt); err != nil {
+		if err := backoff.Wait(ctx, attempt, conflictWaitMin, conflictWaitMax); err != nil {
 			return fmt.Errorf("users: update %q: %w", username, err)
 		}
 		r, rev, err := s.get(ctx, username)
@@ -212,21 +216,6 @@ func (s *Store) modify(ctx context.Context, username string, fn func(*record)) e
 		return nil
 	}
 	return fmt.Errorf("users: update %q: too many concurrent changes", username)
-}
-
-// backoff waits before retry number attempt (none before the first try).
-func backoff(ctx context.Context, attempt int) error {
-	if attempt == 0 {
-		return nil
-	}
-	t := time.NewTimer(mrand.N(time.Duration(attempt) * time.Millisecond))
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // get returns the record of username and its revision.
@@ -252,7 +241,7 @@ func (s *Store) get(ctx context.Context, username string) (record, uint64, error
 // none.
 func (s *Store) Delete(ctx context.Context, username string) error {
 	for attempt := range maxConflicts {
-		if err := backoff(ctx, attempt); err != nil {
+		if err := backoff.Wait(ctx, attempt, conflictWaitMin, conflictWaitMax); err != nil {
 			return fmt.Errorf("users: delete %q: %w", username, err)
 		}
 		_, rev, err := s.get(ctx, username)
