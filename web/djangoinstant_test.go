@@ -218,11 +218,23 @@ func TestBrowserDjangoInstantClient(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s.publish("public", "marker", "marker") // relayed in order: once it is there, $staff never will be
+	// A marker on each granted channel: a channel's envelopes are relayed
+	// in order, so once its marker is there, its earlier envelopes are too
+	// (channels in different partitions are relayed concurrently, so one
+	// marker says nothing about another channel).
+	for _, ch := range []string{"public", "$users"} {
+		s.publish(ch, "marker-"+ch, "marker")
+	}
 	var got []djangoMessage
-	waitUntil("the marker", func() bool {
+	waitUntil("the markers", func() bool {
 		got = eval[[]djangoMessage](p, `received`)
-		return slices.ContainsFunc(got, func(m djangoMessage) bool { return m.Msg == "marker" })
+		markers := 0
+		for _, m := range got {
+			if m.Msg == "marker" {
+				markers++
+			}
+		}
+		return markers == 2
 	})
 	p.screenshot("received")
 	var want []djangoMessage
