@@ -293,7 +293,7 @@ func TestRegistryChangesApplyLive(t *testing.T) {
 	if err := s.store.Put(t.Context(), ch); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { _, ok := s.view.Lookup("$late"); return ok })
+	stacktest.WaitFor(t, 30*time.Second, "the view has $late", func() bool { _, ok := s.view.Lookup("$late"); return ok })
 	sub := s.cent.Subscribe(t, "alice", "$late")
 	publish(t, s.nc, "instant.publish.$late", "welcome", nil)
 	if r := sub.Next(t, 10*time.Second); r.Channel != "$late" {
@@ -304,7 +304,7 @@ func TestRegistryChangesApplyLive(t *testing.T) {
 	if err := s.store.Put(t.Context(), ch); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { c, _ := s.view.Lookup("$late"); return !c.Active })
+	stacktest.WaitFor(t, 30*time.Second, "the view has $late inactive", func() bool { c, _ := s.view.Lookup("$late"); return !c.Active })
 	publish(t, s.nc, "instant.publish.$late", "too late", nil)
 	m, err := dead.NextMsg(10 * time.Second)
 	if err != nil {
@@ -331,7 +331,7 @@ func TestCentrifugoDownNothingLost(t *testing.T) {
 	}
 	s.cent.Start(t)
 	sub := s.cent.Subscribe(t, "alice", "public")
-	waitFor(t, func() bool { return len(sub.History(t, "public")) >= n })
+	stacktest.WaitFor(t, 30*time.Second, "every envelope relayed", func() bool { return len(sub.History(t, "public")) >= n })
 	stacktest.AssertSequence(t, sub.History(t, "public"), n)
 }
 
@@ -373,16 +373,5 @@ func TestTwoWorkers(t *testing.T) {
 				stacktest.AssertSequence(t, sub.History(t, "public"), n)
 			}
 		})
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 30s")
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/instanthq/instant"
 	"github.com/instanthq/instant/centrifugo"
+	"github.com/instanthq/instant/kvview"
 )
 
 // ErrPartitionsChanged means the stream is split into another number of
@@ -60,15 +61,7 @@ func (b *Bridge) startJetStream(ctx, relayCtx context.Context) (func(context.Con
 // settings (replicas, TTL): its TTL, which the server applies, is the
 // lease TTL every worker uses.
 func (b *Bridge) leaseBucket(ctx context.Context) (jetstream.KeyValue, time.Duration, error) {
-	kv, err := b.js.KeyValue(ctx, b.cfg.LeaseBucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		cfg := leaseBucketConfig(b.cfg.LeaseBucket, b.cfg.LeaseTTL)
-		cfg.Replicas = b.cfg.Replicas
-		kv, err = b.js.CreateKeyValue(ctx, cfg)
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			kv, err = b.js.KeyValue(ctx, b.cfg.LeaseBucket)
-		}
-	}
+	kv, err := kvview.Open(ctx, b.js, leaseBucketSpec(b.cfg.LeaseBucket, b.cfg.LeaseTTL, b.cfg.Replicas))
 	if err != nil {
 		return nil, 0, fmt.Errorf("bridge: lease bucket %s: %w", b.cfg.LeaseBucket, err)
 	}

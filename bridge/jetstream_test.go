@@ -61,10 +61,10 @@ func TestUpgradeFromSharedConsumer(t *testing.T) {
 	if _, err := stream.Consumer(t.Context(), "instant-bridge"); !errors.Is(err, jetstream.ErrConsumerNotFound) {
 		t.Errorf("the old shared consumer: got %v, want it deleted", err)
 	}
-	waitFor(t, func() bool { return len(sub.History(t, "public")) >= n/2 })
+	stacktest.WaitFor(t, 30*time.Second, "half the envelopes relayed", func() bool { return len(sub.History(t, "public")) >= n/2 })
 	for i := n / 2; i < n; i++ {
 		publish(t, s.nc, "instant.publish.public", fmt.Sprintf(`{"data":%d}`, i), nil)
 	}
-	waitFor(t, func() bool { return len(sub.History(t, "public")) >= n })
+	stacktest.WaitFor(t, 30*time.Second, "every envelope relayed", func() bool { return len(sub.History(t, "public")) >= n })
 	stacktest.AssertSequence(t, sub.History(t, "public"), n)
 }

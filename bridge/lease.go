@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/instanthq/instant/kvview"
 )
 
 // Lease defaults (see Config.LeaseTTL).
@@ -150,15 +152,14 @@ func (s kvStore) keys(ctx context.Context, prefix string) ([]string, error) {
 	return out, ctx.Err()
 }
 
-// leaseBucketConfig is the lease bucket: keys vanish ttl after their last
+// leaseBucketSpec is the lease bucket: keys vanish ttl after their last
 // write.
-func leaseBucketConfig(bucket string, ttl time.Duration) jetstream.KeyValueConfig {
-	return jetstream.KeyValueConfig{
-		Bucket:      bucket,
+func leaseBucketSpec(bucket string, ttl time.Duration, replicas int) kvview.Bucket {
+	return kvview.Bucket{
+		Name:        bucket,
 		Description: "instant bridge: live workers and who relays each partition",
 		TTL:         ttl,
-		History:     1,
-		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/instanthq/instant/internal/stacktest"
+	"github.com/instanthq/instant/kvview"
 )
 
 func testLayout(n int) layout {
@@ -193,7 +194,7 @@ func TestFactKVLeases(t *testing.T) {
 	const ttl = 2 * time.Second
 	js := factsJS(t)
 	ctx := t.Context()
-	kv, err := js.CreateKeyValue(ctx, leaseBucketConfig("leases", ttl))
+	kv, err := kvview.Open(ctx, js, leaseBucketSpec("leases", ttl, 1))
 	if err != nil {
 		t.Fatal(err)
 	}

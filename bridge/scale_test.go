@@ -171,7 +171,7 @@ func (s *scaleStack) startWorker(t *testing.T, name string, proxied bool) *proc 
 			t.Logf("%s log:\n%s", name, w.logs.String())
 		}
 	})
-	waitFor(t, func() bool { _, err := w.metric("instant_bridge_partitions_owned"); return err == nil })
+	stacktest.WaitFor(t, 30*time.Second, name+" serves /metrics", func() bool { _, err := w.metric("instant_bridge_partitions_owned"); return err == nil })
 	return w
 }
 
@@ -346,7 +346,7 @@ func TestScaleOut(t *testing.T) {
 	c := s.startWorker(t, "c", true)
 	workers := []*proc{a, b, c}
 	// Wait for the partitions to spread: every worker holds some, all are held.
-	waitFor(t, func() bool {
+	stacktest.WaitFor(t, 30*time.Second, "partitions spread over the workers", func() bool {
 		sum := 0.0
 		for _, w := range workers {
 			v := w.mustMetric(t, "instant_bridge_partitions_owned")
@@ -415,7 +415,7 @@ func TestScaleOut(t *testing.T) {
 	before := c.requests.Load()
 	c.signal(t, syscall.SIGCONT)
 	// It rejoins and takes partitions again (handed over by d).
-	waitFor(t, func() bool {
+	stacktest.WaitFor(t, 30*time.Second, "the resumed worker takes partitions again", func() bool {
 		v, err := c.metric("instant_bridge_partition_takeovers_total")
 		return err == nil && v > took
 	})

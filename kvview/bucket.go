@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -24,10 +25,13 @@ type Bucket struct {
 	// Replicas is the replica count of a bucket Open creates (3 on a
 	// 3-node cluster). Defaults to 1.
 	Replicas int
+	// TTL, when set, makes a bucket Open creates drop each key TTL after
+	// its last write (the bridge's leases). Zero: keys never expire.
+	TTL time.Duration
 }
 
 // Open returns the KV bucket b names, creating it (file storage, b's
-// history and replicas) if it does not exist; an existing bucket is used as it is, and
+// history, replicas and TTL) if it does not exist; an existing bucket is used as it is, and
 // so is one another process creates meanwhile. Errors name the bucket and
 // wrap those of package jetstream; a server without JetStream gives one
 // wrapping jetstream.ErrJetStreamNotEnabled.
@@ -45,6 +49,7 @@ func Open(ctx context.Context, js jetstream.JetStream, b Bucket) (jetstream.KeyV
 		History:     max(b.History, 1),
 		Storage:     jetstream.FileStorage,
 		Replicas:    b.Replicas,
+		TTL:         b.TTL,
 	}
 	kv, err := js.KeyValue(ctx, name)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
