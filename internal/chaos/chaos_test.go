@@ -103,6 +103,25 @@ var schedule = []fault{
 	}},
 }
 
+// faultsOf returns the rows of schedule that INSTANT_CHAOS_FAULTS names
+// (row numbers from 1, comma-separated, e.g. "1,3"), or all of them.
+func faultsOf(t *testing.T) []fault {
+	t.Helper()
+	v := os.Getenv("INSTANT_CHAOS_FAULTS")
+	if v == "" {
+		return schedule
+	}
+	var out []fault
+	for _, f := range strings.Split(v, ",") {
+		i, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || i < 1 || i > len(schedule) {
+			t.Fatalf("INSTANT_CHAOS_FAULTS=%q: want row numbers 1…%d", v, len(schedule))
+		}
+		out = append(out, schedule[i-1])
+	}
+	return out
+}
+
 // running waits until w runs (the supervisor may be restarting it).
 func running(t *testing.T, w *worker) *worker {
 	t.Helper()
@@ -147,7 +166,7 @@ func TestChaos(t *testing.T) {
 	// A calm start, then the schedule.
 	time.Sleep(cfg.hold)
 	r.waitRelayed(t, "start")
-	for _, f := range schedule {
+	for _, f := range faultsOf(t) {
 		r.logf("fault: %s", f.name)
 		o := outcome{name: f.name, start: time.Now()}
 		f.inject(t, r)
