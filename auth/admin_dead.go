@@ -152,7 +152,7 @@ func (d *JetStreamDeadLetters) letter(m *jetstream.RawStreamMsg) DeadLetter {
 // channel tells the channel an envelope names: the subject's suffix, else
 // its channel field.
 func (d *JetStreamDeadLetters) channel(subject string, body []byte) string {
-	for _, prefix := range []string{orDefault(d.Subject, "instant.publish"), orDefault(d.RequestSubject, "instant.request")} {
+	for _, prefix := range []string{orDefault(d.Subject, bridge.DefaultSubject), orDefault(d.RequestSubject, bridge.DefaultRequestSubject)} {
 		if ch, ok := strings.CutPrefix(subject, prefix+"."); ok {
 			return ch
 		}
@@ -199,7 +199,7 @@ func (d *JetStreamDeadLetters) Republish(ctx context.Context, seq uint64) error 
 		id += ":" + orig
 	}
 	out.Header.Set(nats.MsgIdHdr, id)
-	req := orDefault(d.RequestSubject, "instant.request")
+	req := orDefault(d.RequestSubject, bridge.DefaultRequestSubject)
 	if subject == req || strings.HasPrefix(subject, req+".") {
 		// Never captured by a stream: ask the bridge and report its
 		// answer.

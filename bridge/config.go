@@ -24,16 +24,38 @@ const (
 	ModeCore Mode = "core"
 )
 
+// ParseMode returns the Mode s names; the error says which are valid.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case ModeJetStream, ModeCore:
+		return m, nil
+	}
+	return "", fmt.Errorf("%q is neither jetstream nor core", s)
+}
+
+// The defaults of Config's fields that the instant command's settings
+// (INSTANT_MODE, INSTANT_SUBJECT, …) share.
+const (
+	DefaultMode            = ModeJetStream
+	DefaultSubject         = "instant.publish"
+	DefaultRequestSubject  = "instant.request"
+	DefaultDeadSubject     = "instant.dead"
+	DefaultSite            = "Site"
+	DefaultShutdownTimeout = 10 * time.Second
+)
+
 // Config configures a Bridge. The zero value of a field means its default.
 type Config struct {
-	// Mode defaults to ModeJetStream.
+	// Mode defaults to DefaultMode, ModeJetStream.
 	Mode Mode
-	// Subject is the publish subject prefix. Defaults to "instant.publish".
+	// Subject is the publish subject prefix. Defaults to DefaultSubject,
+	// "instant.publish".
 	Subject string
 	// RequestSubject is the request/reply subject prefix. Defaults to
-	// "instant.request".
+	// DefaultRequestSubject, "instant.request".
 	RequestSubject string
-	// DeadSubject receives rejected envelopes. Defaults to "instant.dead".
+	// DeadSubject receives rejected envelopes. Defaults to
+	// DefaultDeadSubject, "instant.dead".
 	DeadSubject string
 	// Stream captures the publish subjects in JetStream mode. Defaults to
 	// "INSTANT".
@@ -63,7 +85,7 @@ type Config struct {
 	// unique id.
 	WorkerID string
 	// Site is the publication's site when the envelope names none.
-	// Defaults to "Site".
+	// Defaults to DefaultSite, "Site".
 	Site string
 	// MaxPayload is the largest envelope body accepted, in bytes. Defaults
 	// to instant.DefaultMaxPayload.
@@ -84,7 +106,7 @@ type Config struct {
 	// of a transient failure. Default to 100ms and 5s.
 	RetryMin, RetryMax time.Duration
 	// ShutdownTimeout bounds the flush on shutdown; what is still held then
-	// is handed back to JetStream. Defaults to 10s.
+	// is handed back to JetStream. Defaults to DefaultShutdownTimeout, 10s.
 	ShutdownTimeout time.Duration
 	// Replicas is the replica count of the streams when the bridge
 	// creates them (INSTANT_REPLICAS): 3 on a 3-node cluster, so one node
@@ -111,10 +133,10 @@ func (c *Config) setDefaults() {
 			*s = v
 		}
 	}
-	def((*string)(&c.Mode), string(ModeJetStream))
-	def(&c.Subject, "instant.publish")
-	def(&c.RequestSubject, "instant.request")
-	def(&c.DeadSubject, "instant.dead")
+	def((*string)(&c.Mode), string(DefaultMode))
+	def(&c.Subject, DefaultSubject)
+	def(&c.RequestSubject, DefaultRequestSubject)
+	def(&c.DeadSubject, DefaultDeadSubject)
 	def(&c.Stream, "INSTANT")
 	def(&c.DeadStream, "INSTANT_DEAD")
 	def(&c.Group, "instant-bridge")
@@ -124,7 +146,7 @@ func (c *Config) setDefaults() {
 	}
 	setDefault(&c.Partitions, DefaultPartitions)
 	setDefault(&c.LeaseTTL, DefaultLeaseTTL)
-	def(&c.Site, "Site")
+	def(&c.Site, DefaultSite)
 	def((*string)(&c.Encoding), string(instant.EncodingObject))
 	setDefault(&c.MaxPayload, instant.DefaultMaxPayload)
 	setDefault(&c.BatchSize, DefaultBatchSize)
@@ -132,7 +154,7 @@ func (c *Config) setDefaults() {
 	setDefault(&c.AckWait, 10*time.Second)
 	setDefault(&c.RetryMin, 100*time.Millisecond)
 	setDefault(&c.RetryMax, 5*time.Second)
-	setDefault(&c.ShutdownTimeout, 10*time.Second)
+	setDefault(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	setDefault(&c.Replicas, 1)
 	setDefault(&c.StreamMaxBytes, DefaultStreamMaxBytes)
 	setDefault(&c.StreamMaxAge, DefaultStreamMaxAge)
@@ -154,8 +176,8 @@ func setDefault[T int | int64 | time.Duration](v *T, d T) {
 func (c *Config) Validate() error {
 	c.setDefaults()
 	var errs []error
-	if c.Mode != ModeJetStream && c.Mode != ModeCore {
-		errs = append(errs, fmt.Errorf("field Mode: %q is neither jetstream nor core", c.Mode))
+	if _, err := ParseMode(string(c.Mode)); err != nil {
+		errs = append(errs, fmt.Errorf("field Mode: %w", err))
 	}
 	for _, f := range []struct{ name, subject string }{
 		{"Subject", c.Subject}, {"RequestSubject", c.RequestSubject}, {"DeadSubject", c.DeadSubject},

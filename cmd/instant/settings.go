@@ -67,15 +67,15 @@ func loadSettings(lookup func(string) (string, bool)) (settings, error) {
 		Replicas:     r.positive("INSTANT_REPLICAS", 1),
 		CentrifugoCA: r.str("CENTRIFUGO_CA", ""),
 		Bridge: bridge.Config{
-			Mode:            bridge.Mode(r.oneOf("INSTANT_MODE", "jetstream", "jetstream", "core")),
-			Subject:         r.subject("INSTANT_SUBJECT", "instant.publish"),
-			RequestSubject:  r.subject("INSTANT_REQUEST_SUBJECT", "instant.request"),
-			DeadSubject:     r.subject("INSTANT_DEAD_SUBJECT", "instant.dead"),
-			Site:            r.str("SITE_NAME", "Site"),
+			Mode:            parsed(&r, "INSTANT_MODE", bridge.DefaultMode, bridge.ParseMode),
+			Subject:         r.subject("INSTANT_SUBJECT", bridge.DefaultSubject),
+			RequestSubject:  r.subject("INSTANT_REQUEST_SUBJECT", bridge.DefaultRequestSubject),
+			DeadSubject:     r.subject("INSTANT_DEAD_SUBJECT", bridge.DefaultDeadSubject),
+			Site:            r.str("SITE_NAME", bridge.DefaultSite),
 			MaxPayload:      r.positive("INSTANT_MAX_PAYLOAD", instant.DefaultMaxPayload),
 			BatchSize:       r.positive("INSTANT_BATCH_SIZE", bridge.DefaultBatchSize),
-			Encoding:        instant.PayloadEncoding(r.oneOf("INSTANT_PAYLOAD_ENCODING", "object", "object", "string")),
-			ShutdownTimeout: r.duration("INSTANT_SHUTDOWN_TIMEOUT", 10*time.Second),
+			Encoding:        parsed(&r, "INSTANT_PAYLOAD_ENCODING", instant.EncodingObject, instant.ParsePayloadEncoding),
+			ShutdownTimeout: r.duration("INSTANT_SHUTDOWN_TIMEOUT", bridge.DefaultShutdownTimeout),
 			Partitions:      r.positive("INSTANT_PARTITIONS", bridge.DefaultPartitions),
 			LeaseTTL:        r.duration("INSTANT_LEASE_TTL", bridge.DefaultLeaseTTL),
 			StreamMaxBytes:  int64(r.positive("INSTANT_STREAM_MAX_BYTES", bridge.DefaultStreamMaxBytes)),
@@ -228,6 +228,21 @@ func (r *envReader) oneOf(name, def string, allowed ...string) string {
 	}
 	r.fail(name, "%q is not one of %s", v, strings.Join(allowed, ", "))
 	return def
+}
+
+// parsed reads name with parse, the setting's one rule (the library's
+// own), or returns def when it is unset.
+func parsed[T ~string](r *envReader, name string, def T, parse func(string) (T, error)) T {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	t, err := parse(v)
+	if err != nil {
+		r.fail(name, "%v", err)
+		return def
+	}
+	return t
 }
 
 func (r *envReader) positive(name string, def int) int {
