@@ -147,7 +147,7 @@ func newBenchStack(b *testing.B, withNATS, redis bool) *stack {
 	b.Helper()
 	s := newStack(b, withNATS)
 	if redis {
-		s.redis = startRedis(b)
+		s.redis = stacktest.StartRedis(b, "--appendonly", "no", "--loglevel", "warning")
 	}
 	return s
 }

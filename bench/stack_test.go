@@ -115,7 +115,7 @@ type stack struct {
 	api      *gocent.Client
 	channels []string
 	proc     *procs
-	redis    *redisServer // Centrifugo's Redis engine, nil for its memory engine
+	redis    *stacktest.Redis // Centrifugo's Redis engine, nil for its memory engine
 }
 
 // newStack starts an in-process NATS server when withNATS. Start
@@ -145,13 +145,13 @@ func (s *stack) startCentrifugo(b *testing.B, extra map[string]any) {
 		if extra == nil {
 			extra = map[string]any{}
 		}
-		extra["engine"] = map[string]any{"type": "redis", "redis": map[string]any{"address": []string{"redis://" + s.redis.addr}}}
+		extra["engine"] = map[string]any{"type": "redis", "redis": map[string]any{"address": []string{"redis://" + s.redis.Addr()}}}
 	}
 	s.cent = stacktest.StartCentrifugo(b, stacktest.CentrifugoOptions{Extra: extra, HistorySize: history})
 	s.api = newGocent(s.cent)
 	s.proc = newProcs()
 	if s.redis != nil {
-		s.proc.redis = s.redis.pid
+		s.proc.redis = s.redis.PID()
 	}
 }
 

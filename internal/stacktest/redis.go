@@ -22,17 +22,19 @@ type Redis struct {
 // RedisServer is where Debian's redis-server package installs it.
 const RedisServer = "/usr/bin/redis-server"
 
-// StartRedis starts redis-server and returns once it answers PING. The
-// test is skipped when redis-server is not installed.
-func StartRedis(tb testing.TB) *Redis {
+// StartRedis starts redis-server and returns once it answers PING; args
+// are further redis-server options, which override the defaults (e.g.
+// "--appendonly", "no" for a benchmark). The test is skipped when
+// redis-server is not installed.
+func StartRedis(tb testing.TB, args ...string) *Redis {
 	tb.Helper()
 	if _, err := os.Stat(RedisServer); err != nil {
 		tb.Skipf("%s not installed", RedisServer)
 	}
 	r := &Redis{Port: FreePort(tb)}
-	r.Proc = NewProc(tb, "redis", nil, RedisServer,
-		"--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "yes", "--dir", tb.TempDir())
+	opts := []string{"--port", strconv.Itoa(r.Port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "yes", "--dir", tb.TempDir()}
+	r.Proc = NewProc(tb, "redis", nil, RedisServer, append(opts, args...)...)
 	r.Start(tb)
 	return r
 }
