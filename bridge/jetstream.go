@@ -178,18 +178,24 @@ const metaStalls = "instant_stalls"
 // It also returns how many holders in a row ended without acking any of
 // the messages they were given: the first unacked envelope was delivered
 // that many times before (Config.MaxDeliver bounds it).
-func (b *Bridge) partitionConsumer(ctx context.Context, stream jetstream.Stream, lay layout, p int, rev uint64) (jetstream.Consumer, int, error) {
+//
+// With reset, the holder's own consumer is replaced too: it starts again
+// at the ack floor (see relayPartition).
+func (b *Bridge) partitionConsumer(ctx context.Context, stream jetstream.Stream, lay layout, p int, rev uint64, reset bool) (jetstream.Consumer, int, error) {
 	cfg := lay.consumerConfig(p, rev, b.cfg.AckWait, 4*b.cfg.BatchSize)
 	stalls := 0
 	list := stream.ListConsumers(ctx)
 	var old []string
 	for info := range list.Info() {
-		if !strings.HasPrefix(info.Name, lay.consumerPrefix(p)) || info.Name == cfg.Durable {
+		if !strings.HasPrefix(info.Name, lay.consumerPrefix(p)) || (info.Name == cfg.Durable && !reset) {
 			continue
 		}
 		old = append(old, info.Name)
-		if info.Delivered.Consumer > 0 && info.AckFloor.Consumer == 0 {
-			n, _ := strconv.Atoi(info.Config.Metadata[metaStalls])
+		n, _ := strconv.Atoi(info.Config.Metadata[metaStalls])
+		switch {
+		case info.Name == cfg.Durable:
+			stalls = max(stalls, n) // a reset is no holder's end
+		case info.Delivered.Consumer > 0 && info.AckFloor.Consumer == 0:
 			stalls = max(stalls, n+1)
 		}
 	}
@@ -214,19 +220,47 @@ func (b *Bridge) partitionConsumer(ctx context.Context, stream jetstream.Stream,
 // the last two cases it acks nothing more and leaves what it holds to the
 // next holder. relayCtx bounds the last batch on shutdown.
 func (b *Bridge) runPartition(ctx, relayCtx context.Context, stream jetstream.Stream, lay layout, l *lease) {
+	log := b.log.With(zap.String("partition", lay.name(l.partition)))
+	for reset := false; ; reset = true {
+		why := b.relayPartition(ctx, relayCtx, stream, lay, l, reset, log)
+		if why == "" || ctx.Err() != nil {
+			return
+		}
+		select {
+		case <-l.lost:
+			return
+		default:
+		}
+		b.metrics.Resets.Inc()
+		log.Warn("resetting the partition's consumer to its ack floor; what was taken and not relayed is sent again", zap.String("reason", why))
+	}
+}
+
+// relayPartition relays partition l.partition from a consumer made anew
+// (reset: replacing this holder's own) until runPartition must return, or
+// until the deliveries it gets are no longer consecutive: then it returns
+// why, having relayed nothing past the gap. A delivery is missing when its
+// consumer sequence, which grows by one per delivery (redeliveries
+// included), is not the last one's plus one, or when the pull failed: a
+// pull request answered on a server that went away leaves its messages
+// pending on the consumer, redelivered only after the ack wait, while
+// the next pull gets the later ones. The new consumer starts again at the
+// first unacked envelope; Centrifugo drops the ones relayed twice by
+// their idempotency key.
+func (b *Bridge) relayPartition(ctx, relayCtx context.Context, stream jetstream.Stream, lay layout, l *lease, reset bool, log *zap.Logger) (gap string) {
 	name := lay.name(l.partition)
-	log := b.log.With(zap.String("partition", name))
-	cons, stalls, err := b.partitionConsumer(ctx, stream, lay, l.partition, l.revision())
+	cons, stalls, err := b.partitionConsumer(ctx, stream, lay, l.partition, l.revision(), reset)
 	if err != nil {
 		log.Warn("creating the partition's consumer", zap.Error(err))
-		return
+		return ""
 	}
-	iter, err := cons.Messages(jetstream.PullMaxMessages(2 * b.cfg.BatchSize))
+	iter, err := cons.Messages(jetstream.PullMaxMessages(2*b.cfg.BatchSize), jetstream.WithMessagesErrOnMissingHeartbeat(true))
 	if err != nil {
 		log.Warn("pulling from the partition", zap.Error(err))
-		return
+		return ""
 	}
 	msgs := make(chan jetstream.Msg, b.cfg.BatchSize)
+	var pullErr error // set before msgs closes
 	go func() {
 		defer close(msgs)
 		for {
@@ -236,11 +270,8 @@ func (b *Bridge) runPartition(ctx, relayCtx context.Context, stream jetstream.St
 				errors.Is(err, jetstream.ErrConsumerNotFound):
 				return // the runner ends: someone else took the partition
 			case err != nil:
-				log.Debug("pulling from the partition", zap.Error(err))
-				if !sleep(ctx, 100*time.Millisecond) {
-					return
-				}
-				continue
+				pullErr = err
+				return
 			}
 			msgs <- m
 		}
@@ -255,7 +286,8 @@ func (b *Bridge) runPartition(ctx, relayCtx context.Context, stream jetstream.St
 	lag := time.NewTicker(lagInterval)
 	defer lag.Stop()
 	var (
-		last  uint64 // stream sequence of the last message taken
+		next  uint64 = 1 // consumer sequence of the next delivery
+		last  uint64     // stream sequence of the last message taken
 		batch = make([]jetstream.Msg, 0, b.cfg.BatchSize)
 		taken = make([]jetstream.Msg, 0, b.cfg.BatchSize) // not seen before, to ack
 		items = make([]*item, 0, b.cfg.BatchSize)
@@ -265,9 +297,9 @@ func (b *Bridge) runPartition(ctx, relayCtx context.Context, stream jetstream.St
 		batch = batch[:0]
 		select {
 		case <-ctx.Done():
-			return
+			return ""
 		case <-l.lost:
-			return
+			return ""
 		case <-lag.C:
 			if info, err := cons.Info(ctx); err == nil {
 				b.metrics.PartitionLag.WithLabelValues(name).Set(float64(info.NumPending + uint64(info.NumAckPending)))
@@ -275,7 +307,10 @@ func (b *Bridge) runPartition(ctx, relayCtx context.Context, stream jetstream.St
 			continue
 		case m, ok := <-msgs:
 			if !ok {
-				return
+				if pullErr != nil {
+					return "pull failed: " + pullErr.Error()
+				}
+				return ""
 			}
 			batch = append(batch, m)
 		}
@@ -290,6 +325,12 @@ func (b *Bridge) runPartition(ctx, relayCtx context.Context, stream jetstream.St
 			default:
 				break fill
 			}
+		}
+		for _, m := range batch {
+			if meta, err := m.Metadata(); err == nil && meta.Sequence.Consumer != next {
+				return fmt.Sprintf("delivery %d came after %d (stream sequence %d)", meta.Sequence.Consumer, next-1, meta.Sequence.Stream)
+			}
+			next++
 		}
 		items, taken = items[:0], taken[:0]
 		for _, m := range batch {
@@ -312,7 +353,7 @@ func (b *Bridge) runPartition(ctx, relayCtx context.Context, stream jetstream.St
 			if err != nil {
 				if !b.reject(relayCtx, it, err) {
 					log.Warn("a dead letter could not be stored: leaving the partition to be taken again")
-					return
+					return ""
 				}
 				continue
 			}
@@ -325,7 +366,7 @@ func (b *Bridge) runPartition(ctx, relayCtx context.Context, stream jetstream.St
 		if pubs, ok = b.send(relayCtx, items, pubs, l); !ok {
 			b.metrics.Fenced.Inc()
 			log.Warn("stopped relaying the partition: its lease ran out or was lost; the next holder resends from the last ack")
-			return
+			return ""
 		}
 		for _, m := range taken {
 			if err := m.Ack(); err != nil {

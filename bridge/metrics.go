@@ -19,6 +19,7 @@ type Metrics struct {
 	PartitionLag    *prometheus.GaugeVec // envelopes not yet acked, by partition held
 	Takeovers       prometheus.Counter   // partition leases taken
 	Fenced          prometheus.Counter   // batches not relayed because the lease ran out
+	Resets          prometheus.Counter   // partition consumers reset to the ack floor after a missing delivery
 
 	// Of the stream (JetStream mode), read by WatchStream.
 	Backlog        prometheus.Gauge // envelopes stored, not yet relayed and acked
@@ -59,6 +60,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "partition_takeovers_total", Help: "Partition leases this worker took."}),
 		Fenced: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "fenced_total", Help: "Batches not relayed because the partition's lease ran out or was lost."}),
+		Resets: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "partition_resets_total", Help: "Partition consumers reset to their ack floor because a delivery went missing."}),
 		Backlog: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 			Name: "backlog_messages", Help: "Envelopes in the stream INSTANT waiting to be relayed and acked, every partition (JetStream mode)."}),
 		StreamBytes: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
@@ -68,7 +71,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.Received, m.Relayed, m.Rejected, m.Retries, m.Dropped, m.BatchSize, m.Latency, m.InFlight,
-			m.PartitionsOwned, m.PartitionOwned, m.PartitionLag, m.Takeovers, m.Fenced,
+			m.PartitionsOwned, m.PartitionOwned, m.PartitionLag, m.Takeovers, m.Fenced, m.Resets,
 			m.Backlog, m.StreamBytes, m.StreamMaxBytes)
 	}
 	return m
