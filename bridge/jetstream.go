@@ -226,10 +226,12 @@ func (b *Bridge) runPartition(ctx, relayCtx context.Context, stream jetstream.St
 		if why == "" || ctx.Err() != nil {
 			return
 		}
-		select {
-		case <-l.lost:
+		// Only a holder whose lease still covers a relay may make the
+		// consumer anew: a worker resuming from a stall finds its pull
+		// failed (missed heartbeats) while its lease, long gone, is not
+		// yet known to be lost; it must leave the partition alone.
+		if _, ok := l.fence(b.now()); !ok {
 			return
-		default:
 		}
 		b.metrics.Resets.Inc()
 		log.Warn("resetting the partition's consumer to its ack floor; what was taken and not relayed is sent again", zap.String("reason", why))
