@@ -277,3 +277,12 @@ func TestProducerReplyContract(t *testing.T) {
 		}
 	}
 }
+
+// TestProducerDefaults checks that the zero producer.Config publishes on
+// the bridge's default subjects.
+func TestProducerDefaults(t *testing.T) {
+	if producer.DefaultSubject != instant.DefaultSubject || producer.DefaultRequestSubject != instant.DefaultRequestSubject {
+		t.Errorf("producer subjects %q, %q; want %q, %q", producer.DefaultSubject, producer.DefaultRequestSubject,
+			instant.DefaultSubject, instant.DefaultRequestSubject)
+	}
+}

@@ -15,7 +15,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/instanthq/instant"
-	"github.com/instanthq/instant/bridge"
 )
 
 // DeadLetter is a rejected envelope as the admin API shows it.
@@ -77,7 +76,8 @@ type JetStreamDeadLetters struct {
 	// Conn sends re-published envelopes of the request subject, as
 	// requests; required.
 	Conn *nats.Conn
-	// Stream is the dead-letter stream; "" means "INSTANT_DEAD".
+	// Stream is the dead-letter stream; "" means
+	// instant.DefaultDeadStream.
 	Stream string
 	// Subject and RequestSubject are the bridge's (INSTANT_SUBJECT,
 	// INSTANT_REQUEST_SUBJECT), to tell the channel from a subject and
@@ -90,7 +90,7 @@ var _ DeadLetters = (*JetStreamDeadLetters)(nil)
 func (d *JetStreamDeadLetters) stream(ctx context.Context) (jetstream.Stream, error) {
 	name := d.Stream
 	if name == "" {
-		name = "INSTANT_DEAD"
+		name = instant.DefaultDeadStream
 	}
 	st, err := d.JS.Stream(ctx, name)
 	if err != nil {
@@ -140,9 +140,9 @@ func (d *JetStreamDeadLetters) List(ctx context.Context, f DeadFilter) ([]DeadLe
 func (d *JetStreamDeadLetters) letter(m *jetstream.RawStreamMsg) DeadLetter {
 	dl := DeadLetter{
 		Seq: m.Sequence, Time: m.Time,
-		Code:    m.Header.Get(bridge.HeaderError),
-		Message: m.Header.Get(bridge.HeaderErrorMessage),
-		Subject: m.Header.Get(bridge.HeaderSubject),
+		Code:    m.Header.Get(instant.HeaderError),
+		Message: m.Header.Get(instant.HeaderErrorMessage),
+		Subject: m.Header.Get(instant.HeaderSubject),
 		Body:    strings.ToValidUTF8(string(m.Data), "\uFFFD"),
 	}
 	dl.Channel = d.channel(dl.Subject, m.Data)
@@ -152,7 +152,7 @@ func (d *JetStreamDeadLetters) letter(m *jetstream.RawStreamMsg) DeadLetter {
 // channel tells the channel an envelope names: the subject's suffix, else
 // its channel field.
 func (d *JetStreamDeadLetters) channel(subject string, body []byte) string {
-	for _, prefix := range []string{orDefault(d.Subject, bridge.DefaultSubject), orDefault(d.RequestSubject, bridge.DefaultRequestSubject)} {
+	for _, prefix := range []string{orDefault(d.Subject, instant.DefaultSubject), orDefault(d.RequestSubject, instant.DefaultRequestSubject)} {
 		if ch, ok := strings.CutPrefix(subject, prefix+"."); ok {
 			return ch
 		}
@@ -183,9 +183,9 @@ func (d *JetStreamDeadLetters) Republish(ctx context.Context, seq uint64) error 
 	if err != nil {
 		return fmt.Errorf("auth: dead letter %d: %w", seq, err)
 	}
-	subject := m.Header.Get(bridge.HeaderSubject)
+	subject := m.Header.Get(instant.HeaderSubject)
 	if subject == "" {
-		return fmt.Errorf("auth: dead letter %d has no %s header", seq, bridge.HeaderSubject)
+		return fmt.Errorf("auth: dead letter %d has no %s header", seq, instant.HeaderSubject)
 	}
 	out := nats.NewMsg(subject)
 	out.Data = m.Data
@@ -199,7 +199,7 @@ func (d *JetStreamDeadLetters) Republish(ctx context.Context, seq uint64) error 
 		id += ":" + orig
 	}
 	out.Header.Set(nats.MsgIdHdr, id)
-	req := orDefault(d.RequestSubject, bridge.DefaultRequestSubject)
+	req := orDefault(d.RequestSubject, instant.DefaultRequestSubject)
 	if subject == req || strings.HasPrefix(subject, req+".") {
 		// Never captured by a stream: ask the bridge and report its
 		// answer.

@@ -383,9 +383,9 @@ func (f *adminFixture) deadLetter(code, subject, body string, hdr nats.Header) {
 	for k, v := range hdr {
 		m.Header[k] = v
 	}
-	m.Header.Set(bridge.HeaderError, code)
-	m.Header.Set(bridge.HeaderErrorMessage, "because "+code)
-	m.Header.Set(bridge.HeaderSubject, subject)
+	m.Header.Set(instant.HeaderError, code)
+	m.Header.Set(instant.HeaderErrorMessage, "because "+code)
+	m.Header.Set(instant.HeaderSubject, subject)
 	if _, err := f.js.PublishMsg(f.t.Context(), m); err != nil {
 		f.t.Fatal(err)
 	}

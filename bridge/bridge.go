@@ -33,13 +33,6 @@ type Relay interface {
 	Publish(ctx context.Context, pubs []centrifugo.Publish) ([]centrifugo.Result, error)
 }
 
-// Header names of dead letters.
-const (
-	HeaderError        = "Instant-Error"
-	HeaderErrorMessage = "Instant-Error-Message"
-	HeaderSubject      = "Instant-Subject"
-)
-
 var errClosed = errors.New("bridge: shutting down")
 
 // Bridge is one relay worker. Any number of them may run side by side on

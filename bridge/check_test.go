@@ -224,7 +224,7 @@ func TestDeadLetterHeadersCannotBeSpoofed(t *testing.T) {
 			}
 		}
 	}
-	if m.Header.Get(bridge.HeaderError) != string(instant.CodeUnknownChannel) || m.Header.Get(bridge.HeaderSubject) != "instant.publish.nowhere" ||
+	if m.Header.Get(instant.HeaderError) != string(instant.CodeUnknownChannel) || m.Header.Get(instant.HeaderSubject) != "instant.publish.nowhere" ||
 		m.Header.Get("X-Kept") != "kept" {
 		t.Errorf("dead letter headers %v", m.Header)
 	}

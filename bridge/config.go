@@ -34,12 +34,10 @@ func ParseMode(s string) (Mode, error) {
 }
 
 // The defaults of Config's fields that the instant command's settings
-// (INSTANT_MODE, INSTANT_SUBJECT, …) share.
+// (INSTANT_MODE, SITE_NAME, …) share; the subjects' and the streams' are
+// the root package's (instant.DefaultSubject, …).
 const (
 	DefaultMode            = ModeJetStream
-	DefaultSubject         = "instant.publish"
-	DefaultRequestSubject  = "instant.request"
-	DefaultDeadSubject     = "instant.dead"
 	DefaultSite            = "Site"
 	DefaultShutdownTimeout = 10 * time.Second
 )
@@ -48,20 +46,20 @@ const (
 type Config struct {
 	// Mode defaults to DefaultMode, ModeJetStream.
 	Mode Mode
-	// Subject is the publish subject prefix. Defaults to DefaultSubject,
-	// "instant.publish".
+	// Subject is the publish subject prefix. Defaults to
+	// instant.DefaultSubject, "instant.publish".
 	Subject string
 	// RequestSubject is the request/reply subject prefix. Defaults to
-	// DefaultRequestSubject, "instant.request".
+	// instant.DefaultRequestSubject, "instant.request".
 	RequestSubject string
 	// DeadSubject receives rejected envelopes. Defaults to
-	// DefaultDeadSubject, "instant.dead".
+	// instant.DefaultDeadSubject, "instant.dead".
 	DeadSubject string
 	// Stream captures the publish subjects in JetStream mode. Defaults to
-	// "INSTANT".
+	// instant.DefaultStream, "INSTANT".
 	Stream string
 	// DeadStream keeps dead letters in JetStream mode. Defaults to
-	// "INSTANT_DEAD".
+	// instant.DefaultDeadStream, "INSTANT_DEAD".
 	DeadStream string
 	// Group prefixes the partitions' consumer names (JetStream) and is the
 	// queue group name (core and request subjects). Defaults to
@@ -134,11 +132,11 @@ func (c *Config) setDefaults() {
 		}
 	}
 	def((*string)(&c.Mode), string(DefaultMode))
-	def(&c.Subject, DefaultSubject)
-	def(&c.RequestSubject, DefaultRequestSubject)
-	def(&c.DeadSubject, DefaultDeadSubject)
-	def(&c.Stream, "INSTANT")
-	def(&c.DeadStream, "INSTANT_DEAD")
+	def(&c.Subject, instant.DefaultSubject)
+	def(&c.RequestSubject, instant.DefaultRequestSubject)
+	def(&c.DeadSubject, instant.DefaultDeadSubject)
+	def(&c.Stream, instant.DefaultStream)
+	def(&c.DeadStream, instant.DefaultDeadStream)
 	def(&c.Group, "instant-bridge")
 	def(&c.LeaseBucket, "instant_bridge")
 	if c.WorkerID == "" {

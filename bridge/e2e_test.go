@@ -254,13 +254,13 @@ func TestRejections(t *testing.T) {
 						if err != nil {
 							t.Fatalf("no dead letter for %s: %v", subject, err)
 						}
-						if got := m.Header.Get(bridge.HeaderError); got != string(tt.code) {
+						if got := m.Header.Get(instant.HeaderError); got != string(tt.code) {
 							t.Errorf("%s: Instant-Error = %q, want %q", subject, got, tt.code)
 						}
-						if m.Header.Get(bridge.HeaderErrorMessage) == "" {
+						if m.Header.Get(instant.HeaderErrorMessage) == "" {
 							t.Errorf("%s: Instant-Error-Message is empty", subject)
 						}
-						if got := m.Header.Get(bridge.HeaderSubject); got != subject {
+						if got := m.Header.Get(instant.HeaderSubject); got != subject {
 							t.Errorf("Instant-Subject = %q, want %q", got, subject)
 						}
 						if string(m.Data) != tt.body {
@@ -310,7 +310,7 @@ func TestRegistryChangesApplyLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := m.Header.Get(bridge.HeaderError); got != string(instant.CodeInactiveChannel) {
+	if got := m.Header.Get(instant.HeaderError); got != string(instant.CodeInactiveChannel) {
 		t.Errorf("got %s, want inactive_channel", got)
 	}
 	sub.Quiet(t, 300*time.Millisecond)

@@ -78,9 +78,9 @@ func (b *Bridge) deadLetter(ctx context.Context, it *item, code instant.Code, re
 			m.Header[k] = v
 		}
 	}
-	m.Header.Set(HeaderError, string(code))
-	m.Header.Set(HeaderErrorMessage, reason)
-	m.Header.Set(HeaderSubject, it.subject)
+	m.Header.Set(instant.HeaderError, string(code))
+	m.Header.Set(instant.HeaderErrorMessage, reason)
+	m.Header.Set(instant.HeaderSubject, it.subject)
 	if b.js == nil {
 		return b.nc.PublishMsg(m)
 	}

@@ -266,7 +266,7 @@ func TestRedeliveryLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := msg.Header.Get(HeaderError); got != string(instant.CodeRedeliveryLimit) {
+	if got := msg.Header.Get(instant.HeaderError); got != string(instant.CodeRedeliveryLimit) {
 		t.Errorf("Instant-Error = %q, want redelivery_limit", got)
 	}
 }

@@ -78,43 +78,54 @@ type wireEvent struct {
 	Level      string          `json:"level,omitempty"`
 }
 
+// The defaults of Config, the bridge's own (instant.DefaultSubject and
+// instant.DefaultRequestSubject, which a test of the instant module
+// checks these against).
+const (
+	DefaultSubject        = "instant.publish"
+	DefaultRequestSubject = "instant.request"
+	DefaultTimeout        = 10 * time.Second
+)
+
 // Config configures a Publisher. The zero value of a field means its
 // default; the zero Config suits a bridge with the default settings.
 type Config struct {
 	// Subject is the publish subject prefix, the bridge's INSTANT_SUBJECT.
-	// Defaults to "instant.publish".
+	// Defaults to DefaultSubject, "instant.publish".
 	Subject string
 	// RequestSubject is the request subject prefix, the bridge's
-	// INSTANT_REQUEST_SUBJECT. Defaults to "instant.request".
+	// INSTANT_REQUEST_SUBJECT. Defaults to DefaultRequestSubject,
+	// "instant.request".
 	RequestSubject string
 	// Core makes Publish skip JetStream: it returns once the NATS server
 	// has the message instead of waiting for the INSTANT stream's storage
 	// acknowledgement. Set it when the bridge runs with INSTANT_MODE=core.
 	Core bool
 	// Timeout bounds a Publish or Request whose context has no deadline.
-	// Defaults to 10s.
+	// Defaults to DefaultTimeout, 10s.
 	Timeout time.Duration
 }
 
-// Validate sets the defaults, then reports the invalid fields.
+// Validate sets the defaults, then reports the invalid fields, each as
+// "producer: Field: what is wrong".
 func (c *Config) Validate() error {
 	if c.Subject == "" {
-		c.Subject = "instant.publish"
+		c.Subject = DefaultSubject
 	}
 	if c.RequestSubject == "" {
-		c.RequestSubject = "instant.request"
+		c.RequestSubject = DefaultRequestSubject
 	}
 	if c.Timeout == 0 {
-		c.Timeout = 10 * time.Second
+		c.Timeout = DefaultTimeout
 	}
 	var errs []error
 	for _, f := range []struct{ name, subject string }{{"Subject", c.Subject}, {"RequestSubject", c.RequestSubject}} {
 		if !literalSubject(f.subject) {
-			errs = append(errs, fmt.Errorf("producer: field %s: %q is not a literal subject", f.name, f.subject))
+			errs = append(errs, fmt.Errorf("producer: %s: %q is not a literal subject", f.name, f.subject))
 		}
 	}
 	if c.Timeout < 0 {
-		errs = append(errs, fmt.Errorf("producer: field Timeout: %v is negative", c.Timeout))
+		errs = append(errs, fmt.Errorf("producer: Timeout: %v is negative", c.Timeout))
 	}
 	return errors.Join(errs...)
 }

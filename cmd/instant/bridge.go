@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/instanthq/instant"
 	"github.com/instanthq/instant/bridge"
 	"github.com/instanthq/instant/monitor"
 	"github.com/instanthq/instant/registry"
@@ -62,7 +63,7 @@ func serveBridge(ctx context.Context, s settings, static *registry.View, nc *nat
 		}
 		stream := s.Bridge.Stream
 		if stream == "" {
-			stream = "INSTANT"
+			stream = instant.DefaultStream
 		}
 		go bridge.WatchStream(ctx, js, stream, 0, metrics, log.Named("bridge"))
 	}

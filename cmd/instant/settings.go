@@ -68,9 +68,9 @@ func loadSettings(lookup func(string) (string, bool)) (settings, error) {
 		CentrifugoCA: r.str("CENTRIFUGO_CA", ""),
 		Bridge: bridge.Config{
 			Mode:            parsed(&r, "INSTANT_MODE", bridge.DefaultMode, bridge.ParseMode),
-			Subject:         r.subject("INSTANT_SUBJECT", bridge.DefaultSubject),
-			RequestSubject:  r.subject("INSTANT_REQUEST_SUBJECT", bridge.DefaultRequestSubject),
-			DeadSubject:     r.subject("INSTANT_DEAD_SUBJECT", bridge.DefaultDeadSubject),
+			Subject:         r.subject("INSTANT_SUBJECT", instant.DefaultSubject),
+			RequestSubject:  r.subject("INSTANT_REQUEST_SUBJECT", instant.DefaultRequestSubject),
+			DeadSubject:     r.subject("INSTANT_DEAD_SUBJECT", instant.DefaultDeadSubject),
 			Site:            r.str("SITE_NAME", bridge.DefaultSite),
 			MaxPayload:      r.positive("INSTANT_MAX_PAYLOAD", instant.DefaultMaxPayload),
 			BatchSize:       r.positive("INSTANT_BATCH_SIZE", bridge.DefaultBatchSize),
