@@ -99,14 +99,17 @@ func (b *Bridge) failed(ctx context.Context, batch []*item, err error) []*item {
 		b.log.Warn("relaying to Centrifugo failed; retrying", zap.Int("batch", len(batch)), zap.Error(err))
 		return batch
 	}
-	for _, it := range batch {
-		b.reject(ctx, it, fmt.Errorf("%w: %v", instant.ErrCentrifugoRejected, err))
+	for i, it := range batch {
+		if !b.reject(ctx, it, fmt.Errorf("%w: %v", instant.ErrCentrifugoRejected, err)) && it.batched {
+			return batch[i:] // its dead letter is not stored: not settled
+		}
 	}
 	return nil
 }
 
 // settle applies per-publication results and returns the items to retry:
-// from the first one that failed transiently on.
+// from the first one that failed transiently, or whose dead letter could
+// not be stored (a batched one, acked with its batch), on.
 func (b *Bridge) settle(ctx context.Context, batch []*item, results []centrifugo.Result) []*item {
 	for i, it := range batch {
 		switch err := results[i].Err; {
@@ -117,7 +120,12 @@ func (b *Bridge) settle(ctx context.Context, batch []*item, results []centrifugo
 				zap.Int("count", len(batch)-i), zap.Error(err))
 			return batch[i:]
 		default:
-			b.reject(ctx, it, fmt.Errorf("%w: %v", instant.ErrCentrifugoRejected, err))
+			if !b.reject(ctx, it, fmt.Errorf("%w: %v", instant.ErrCentrifugoRejected, err)) && it.batched {
+				// Its dead letter could not be stored: it is not settled,
+				// so its batch must not be acked. It is sent again with
+				// the ones after it, like a transient failure.
+				return batch[i:]
+			}
 		}
 	}
 	return nil

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap/zaptest"
 
@@ -22,6 +24,7 @@ type scriptedRelay struct {
 	mu    sync.Mutex
 	rows  [][]error
 	calls [][]string
+	after func(call int) // called after each call, with its number from 1
 }
 
 func (r *scriptedRelay) Publish(_ context.Context, pubs []centrifugo.Publish) ([]centrifugo.Result, error) {
@@ -38,6 +41,9 @@ func (r *scriptedRelay) Publish(_ context.Context, pubs []centrifugo.Publish) ([
 			res[i].Err = err
 		}
 		r.rows = r.rows[1:]
+	}
+	if r.after != nil {
+		r.after(len(r.calls))
 	}
 	return res, nil
 }
@@ -101,5 +107,46 @@ func TestSendFenced(t *testing.T) {
 	l.lose()
 	if _, ok := b.send(t.Context(), sendItems(2), nil, l); ok || len(relay.calls) != 1 {
 		t.Fatalf("with a lost lease: ok %v after %d requests, want false and no new request", ok, len(relay.calls))
+	}
+}
+
+// heldMsg is a JetStream message of a partition's batch: it records the
+// naks; a batched message is never acked on its own.
+type heldMsg struct {
+	jetstream.Msg
+	naks atomic.Int64
+}
+
+func (m *heldMsg) NakWithDelay(time.Duration) error { m.naks.Add(1); return nil }
+func (m *heldMsg) InProgress() error                { return nil }
+
+// A publication Centrifugo refuses for good whose dead letter cannot be
+// stored (NATS down) is not settled: it is sent again until its dead
+// letter is stored, never acked with its batch without one.
+func TestSendKeepsRefusedWithoutDeadLetter(t *testing.T) {
+	perm := &centrifugo.APIError{Code: 102}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	relay := &scriptedRelay{rows: [][]error{{nil, perm}, {perm}}, after: func(call int) {
+		if call == 2 {
+			cancel()
+		}
+	}}
+	b := newSendBridge(t, relay)
+	b.nc.Close() // every dead letter fails
+	items := sendItems(2)
+	msg := &heldMsg{}
+	for _, it := range items {
+		it.msg, it.batched = msg, true
+	}
+	b.send(ctx, items, nil, nil)
+	if got := fmt.Sprint(relay.calls); got != "[[0 1] [1]]" {
+		t.Errorf("requests %s, want [[0 1] [1]]: the refused one is sent again while its dead letter is not stored", got)
+	}
+	if got := testutil.ToFloat64(b.metrics.Relayed); got != 1 {
+		t.Errorf("relayed %v, want 1", got)
+	}
+	if n := msg.naks.Load(); n != 1 {
+		t.Errorf("%d naks when the context ended, want 1 (the refused one, not settled)", n)
 	}
 }
