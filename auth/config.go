@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/instanthq/instant"
 )
 
 // Defaults of Config.
@@ -153,26 +155,30 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// FieldError is an invalid Config field, as Validate reports it.
-type FieldError struct {
-	Field string // the name of the field, such as "HMACKey"
-	Err   error
+// settings are the environment variables of the instant command that
+// set Config's fields, for the errors of Validate.
+var settings = map[string]string{
+	"HMACKey":        "CENTRIFUGO_HMAC_KEY",
+	"TokenTTL":       "INSTANT_TOKEN_TTL",
+	"AllowedOrigins": "INSTANT_ALLOWED_ORIGINS",
+	"IdentityKey":    "INSTANT_IDENTITY_KEY",
+	"IdentityMaxTTL": "INSTANT_IDENTITY_MAX_TTL",
+	"ClientIPHeader": "INSTANT_CLIENT_IP_HEADER",
 }
 
-func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
-func (e *FieldError) Unwrap() error { return e.Err }
-
 // Validate sets the defaults, then reports every invalid field: the
-// error joins one *FieldError per problem.
+// error joins one *instant.SettingError per problem, naming the
+// environment variable of the instant command that sets the field
+// (INSTANT_TOKEN_TTL (TokenTTL): …) or the field alone.
 func (c *Config) Validate() error {
 	c.setDefaults()
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, &FieldError{Field: field, Err: fmt.Errorf(format, args...)})
+		errs = append(errs, instant.SettingErrorf(settings[field], field, format, args...))
 	}
 	switch {
 	case c.HMACKey == "":
-		bad("HMACKey", "required")
+		bad("HMACKey", "required: set it to Centrifugo's client.token.hmac_secret_key")
 	case len(c.HMACKey) < MinKeyLength:
 		bad("HMACKey", "%d bytes, want at least %d (instant init writes random ones)", len(c.HMACKey), MinKeyLength)
 	}
@@ -197,7 +203,7 @@ func (c *Config) Validate() error {
 	}
 	for _, o := range c.AllowedOrigins {
 		if err := validOrigin(o); err != nil {
-			errs = append(errs, &FieldError{Field: "AllowedOrigins", Err: err})
+			bad("AllowedOrigins", "%w", err)
 		}
 	}
 	for _, l := range []struct {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/instanthq/instant"
 )
 
 // FuzzRequestBody feeds arbitrary bodies to the JSON body parser of login
@@ -238,8 +240,9 @@ func TestConfigValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		err := tt.cfg.Validate()
-		fe, ok := errors.AsType[*FieldError](err)
-		if err == nil || !strings.HasPrefix(err.Error(), tt.field+":") || !ok || fe.Field != tt.field {
+		se, ok := errors.AsType[*instant.SettingError](err)
+		if err == nil || !ok || se.Field != tt.field || !strings.HasPrefix(err.Error(), se.Setting) ||
+			!strings.Contains(strings.SplitN(err.Error(), ":", 2)[0], tt.field) {
 			t.Errorf("%+v: got %v, want an error naming %s", tt.cfg, err, tt.field)
 		}
 	}

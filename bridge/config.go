@@ -44,16 +44,17 @@ const (
 
 // Config configures a Bridge. The zero value of a field means its default.
 type Config struct {
-	// Mode defaults to DefaultMode, ModeJetStream.
+	// Mode (INSTANT_MODE) defaults to DefaultMode, ModeJetStream.
 	Mode Mode
-	// Subject is the publish subject prefix. Defaults to
+	// Subject is the publish subject prefix (INSTANT_SUBJECT). Defaults to
 	// instant.DefaultSubject, "instant.publish".
 	Subject string
-	// RequestSubject is the request/reply subject prefix. Defaults to
-	// instant.DefaultRequestSubject, "instant.request".
+	// RequestSubject is the request/reply subject prefix
+	// (INSTANT_REQUEST_SUBJECT). Defaults to instant.DefaultRequestSubject,
+	// "instant.request".
 	RequestSubject string
-	// DeadSubject receives rejected envelopes. Defaults to
-	// instant.DefaultDeadSubject, "instant.dead".
+	// DeadSubject receives rejected envelopes (INSTANT_DEAD_SUBJECT).
+	// Defaults to instant.DefaultDeadSubject, "instant.dead".
 	DeadSubject string
 	// Stream captures the publish subjects in JetStream mode. Defaults to
 	// instant.DefaultStream, "INSTANT".
@@ -69,7 +70,7 @@ type Config struct {
 	// into (JetStream mode); a channel's envelopes are relayed by one
 	// worker at a time, in order. Every worker must use the same count; an
 	// existing stream split otherwise is refused (ErrPartitionsChanged).
-	// Defaults to DefaultPartitions.
+	// Defaults to DefaultPartitions (INSTANT_PARTITIONS).
 	Partitions int
 	// LeaseBucket is the KV bucket of worker and partition leases.
 	// Defaults to "instant_bridge".
@@ -77,21 +78,23 @@ type Config struct {
 	// LeaseTTL is how long a partition lease lasts without renewal: a
 	// worker that died or stalled loses its partitions this long after its
 	// last renewal (renewals come every LeaseTTL/5), and a stalled worker
-	// stops relaying before then. Defaults to DefaultLeaseTTL; at least 2s.
+	// stops relaying before then (INSTANT_LEASE_TTL). Defaults to
+	// DefaultLeaseTTL; at least 2s.
 	LeaseTTL time.Duration
 	// WorkerID names this worker among the others. Defaults to a random
 	// unique id.
 	WorkerID string
-	// Site is the publication's site when the envelope names none.
-	// Defaults to DefaultSite, "Site".
+	// Site is the publication's site when the envelope names none
+	// (SITE_NAME). Defaults to DefaultSite, "Site".
 	Site string
-	// MaxPayload is the largest envelope body accepted, in bytes. Defaults
-	// to instant.DefaultMaxPayload.
+	// MaxPayload is the largest envelope body accepted, in bytes
+	// (INSTANT_MAX_PAYLOAD). Defaults to instant.DefaultMaxPayload.
 	MaxPayload int
-	// BatchSize is the most envelopes sent to Centrifugo in one request.
-	// Defaults to DefaultBatchSize.
+	// BatchSize is the most envelopes sent to Centrifugo in one request
+	// (INSTANT_BATCH_SIZE). Defaults to DefaultBatchSize.
 	BatchSize int
-	// Encoding of the publication data. Defaults to instant.EncodingObject.
+	// Encoding of the publication data (INSTANT_PAYLOAD_ENCODING).
+	// Defaults to instant.EncodingObject.
 	Encoding instant.PayloadEncoding
 	// AckWait is the partition consumers' ack wait; held messages are
 	// marked in progress well before it runs out. Defaults to 10s.
@@ -104,12 +107,13 @@ type Config struct {
 	// of a transient failure. Default to 100ms and 5s.
 	RetryMin, RetryMax time.Duration
 	// ShutdownTimeout bounds the flush on shutdown; what is still held then
-	// is handed back to JetStream. Defaults to DefaultShutdownTimeout, 10s.
+	// is handed back to JetStream (INSTANT_SHUTDOWN_TIMEOUT). Defaults to
+	// DefaultShutdownTimeout, 10s.
 	ShutdownTimeout time.Duration
 	// Replicas is the replica count of the streams when the bridge
 	// creates them (INSTANT_REPLICAS): 3 on a 3-node cluster, so one node
 	// can be down without loss. An existing stream keeps its own, with a
-	// warning when it has fewer. Defaults to 1.
+	// warning when it has fewer. Defaults to 1; at most 5.
 	Replicas int
 	// StreamMaxBytes and StreamMaxAge bound the stream Stream when the
 	// bridge creates it (INSTANT_STREAM_MAX_BYTES, INSTANT_STREAM_MAX_AGE).
@@ -170,57 +174,78 @@ func setDefault[T int | int64 | time.Duration](v *T, d T) {
 	}
 }
 
-// Validate sets the defaults, then reports every invalid field.
+// Validate sets the defaults, then reports every invalid field: the
+// error joins one *instant.SettingError per problem, naming the
+// environment variable of the instant command that sets the field
+// (INSTANT_PARTITIONS (Partitions): …) or the field alone.
 func (c *Config) Validate() error {
 	c.setDefaults()
 	var errs []error
-	if _, err := ParseMode(string(c.Mode)); err != nil {
-		errs = append(errs, fmt.Errorf("field Mode: %w", err))
+	bad := func(setting, field, format string, args ...any) {
+		errs = append(errs, instant.SettingErrorf(setting, field, format, args...))
 	}
-	for _, f := range []struct{ name, subject string }{
-		{"Subject", c.Subject}, {"RequestSubject", c.RequestSubject}, {"DeadSubject", c.DeadSubject},
-	} {
+	if _, err := ParseMode(string(c.Mode)); err != nil {
+		errs = append(errs, &instant.SettingError{Setting: "INSTANT_MODE", Field: "Mode", Err: err})
+	}
+	subjects := []struct{ setting, field, subject, def string }{
+		{"INSTANT_SUBJECT", "Subject", c.Subject, instant.DefaultSubject},
+		{"INSTANT_REQUEST_SUBJECT", "RequestSubject", c.RequestSubject, instant.DefaultRequestSubject},
+		{"INSTANT_DEAD_SUBJECT", "DeadSubject", c.DeadSubject, instant.DefaultDeadSubject},
+	}
+	for i, f := range subjects {
 		if !instant.LiteralSubject(f.subject) {
-			errs = append(errs, fmt.Errorf("field %s: %q is not a literal subject", f.name, f.subject))
+			bad(f.setting, f.field, "%q is not a literal NATS subject such as %s", f.subject, f.def)
+			continue
+		}
+		for _, g := range subjects[:i] {
+			if overlaps(f.subject, g.subject) {
+				bad(f.setting, f.field, "%q overlaps %s %q: the three subjects must not contain one another", f.subject, g.setting, g.subject)
+			}
 		}
 	}
-	if overlaps(c.Subject, c.RequestSubject) || overlaps(c.Subject, c.DeadSubject) || overlaps(c.RequestSubject, c.DeadSubject) {
-		errs = append(errs, fmt.Errorf("fields Subject, RequestSubject and DeadSubject must not overlap (%q, %q, %q)", c.Subject, c.RequestSubject, c.DeadSubject))
-	}
 	if _, err := instant.ParsePayloadEncoding(string(c.Encoding)); err != nil {
-		errs = append(errs, fmt.Errorf("field Encoding: %w", err))
+		errs = append(errs, &instant.SettingError{Setting: "INSTANT_PAYLOAD_ENCODING", Field: "Encoding", Err: err})
 	}
 	for _, f := range []struct {
-		name  string
-		value int
-	}{{"MaxPayload", c.MaxPayload}, {"BatchSize", c.BatchSize}, {"MaxDeliver", c.MaxDeliver}} {
+		setting, field string
+		value          int
+	}{{"INSTANT_MAX_PAYLOAD", "MaxPayload", c.MaxPayload}, {"INSTANT_BATCH_SIZE", "BatchSize", c.BatchSize}, {"", "MaxDeliver", c.MaxDeliver}} {
 		if f.value < 0 {
-			errs = append(errs, fmt.Errorf("field %s: %d is negative", f.name, f.value))
+			bad(f.setting, f.field, "%d is negative", f.value)
 		}
 	}
 	if c.Partitions < 1 || c.Partitions > maxPartitions {
-		errs = append(errs, fmt.Errorf("field Partitions: %d is not between 1 and %d", c.Partitions, maxPartitions))
+		bad("INSTANT_PARTITIONS", "Partitions", "%d is not between 1 and %d", c.Partitions, maxPartitions)
 	}
 	if c.LeaseTTL < 2*minRelayWindow {
-		errs = append(errs, fmt.Errorf("field LeaseTTL: %s is shorter than %s", c.LeaseTTL, 2*minRelayWindow))
+		bad("INSTANT_LEASE_TTL", "LeaseTTL", "%s is shorter than %s", c.LeaseTTL, 2*minRelayWindow)
 	}
 	if !validToken(c.WorkerID) {
-		errs = append(errs, fmt.Errorf("field WorkerID: %q may hold only letters, digits, - and _", c.WorkerID))
+		bad("", "WorkerID", "%q may hold only letters, digits, - and _", c.WorkerID)
 	}
 	if !validToken(c.Group) {
-		errs = append(errs, fmt.Errorf("field Group: %q may hold only letters, digits, - and _", c.Group))
+		bad("", "Group", "%q may hold only letters, digits, - and _", c.Group)
 	}
-	if c.Replicas < 0 || c.Replicas > 5 {
-		errs = append(errs, fmt.Errorf("field Replicas: %d is not between 1 and 5", c.Replicas))
+	if c.Replicas < 0 || c.Replicas > maxReplicas {
+		bad("INSTANT_REPLICAS", "Replicas", "%d is not between 1 and %d, JetStream's limit", c.Replicas, maxReplicas)
 	}
-	if c.StreamMaxBytes < 0 || c.StreamMaxAge < 0 {
-		errs = append(errs, fmt.Errorf("fields StreamMaxBytes and StreamMaxAge must not be negative (%d, %s)", c.StreamMaxBytes, c.StreamMaxAge))
+	if c.StreamMaxBytes < 0 {
+		bad("INSTANT_STREAM_MAX_BYTES", "StreamMaxBytes", "%d is negative", c.StreamMaxBytes)
+	}
+	if c.StreamMaxAge < 0 {
+		bad("INSTANT_STREAM_MAX_AGE", "StreamMaxAge", "%s is negative", c.StreamMaxAge)
+	}
+	if c.ShutdownTimeout < 0 {
+		bad("INSTANT_SHUTDOWN_TIMEOUT", "ShutdownTimeout", "%s is negative", c.ShutdownTimeout)
 	}
 	if c.RetryMin > c.RetryMax {
-		errs = append(errs, fmt.Errorf("field RetryMin %s exceeds RetryMax %s", c.RetryMin, c.RetryMax))
+		bad("", "RetryMin", "%s exceeds RetryMax %s", c.RetryMin, c.RetryMax)
 	}
 	return errors.Join(errs...)
 }
+
+// maxReplicas bounds Config.Replicas: JetStream keeps at most 5 copies.
+const maxReplicas = 5
 
 // maxPartitions bounds Config.Partitions: each is a consumer on the stream.
 const maxPartitions = 1024

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -65,27 +66,36 @@ func TestConfigValidate(t *testing.T) {
 	tests := []struct {
 		name string
 		cfg  Config
-		ok   bool
+		want string // the start of the error: the setting it names; "" for none
 	}{
-		{"defaults", Config{}, true},
-		{"core", Config{Mode: ModeCore}, true},
-		{"bad mode", Config{Mode: "push"}, false},
-		{"wildcard subject", Config{Subject: "a.*"}, false},
-		{"request under publish", Config{Subject: "a", RequestSubject: "a.req"}, false},
-		{"same dead subject", Config{DeadSubject: "instant.publish"}, false},
-		{"bad encoding", Config{Encoding: "xml"}, false},
-		{"negative batch", Config{BatchSize: -1}, false},
-		{"retry bounds", Config{RetryMin: time.Second, RetryMax: time.Millisecond}, false},
-		{"partitions", Config{Partitions: 64}, true},
-		{"negative partitions", Config{Partitions: -1}, false},
-		{"too many partitions", Config{Partitions: 5000}, false},
-		{"short lease", Config{LeaseTTL: time.Second}, false},
-		{"worker id with a dot", Config{WorkerID: "a.b"}, false},
+		{"defaults", Config{}, ""},
+		{"core", Config{Mode: ModeCore}, ""},
+		{"bad mode", Config{Mode: "push"}, "INSTANT_MODE (Mode): "},
+		{"wildcard subject", Config{Subject: "a.*"}, "INSTANT_SUBJECT (Subject): "},
+		{"request under publish", Config{Subject: "a", RequestSubject: "a.req"}, "INSTANT_REQUEST_SUBJECT (RequestSubject): "},
+		{"same dead subject", Config{DeadSubject: "instant.publish"}, "INSTANT_DEAD_SUBJECT (DeadSubject): "},
+		{"bad encoding", Config{Encoding: "xml"}, "INSTANT_PAYLOAD_ENCODING (Encoding): "},
+		{"negative batch", Config{BatchSize: -1}, "INSTANT_BATCH_SIZE (BatchSize): "},
+		{"retry bounds", Config{RetryMin: time.Second, RetryMax: time.Millisecond}, "RetryMin: "},
+		{"partitions", Config{Partitions: 64}, ""},
+		{"negative partitions", Config{Partitions: -1}, "INSTANT_PARTITIONS (Partitions): "},
+		{"too many partitions", Config{Partitions: 5000}, "INSTANT_PARTITIONS (Partitions): "},
+		{"short lease", Config{LeaseTTL: time.Second}, "INSTANT_LEASE_TTL (LeaseTTL): "},
+		{"worker id with a dot", Config{WorkerID: "a.b"}, "WorkerID: "},
+		{"replicas", Config{Replicas: 5}, ""},
+		{"too many replicas", Config{Replicas: 7}, "INSTANT_REPLICAS (Replicas): "},
 	}
 	for _, tt := range tests {
 		err := tt.cfg.Validate()
-		if (err == nil) != tt.ok {
-			t.Errorf("%s: Validate() = %v, want ok=%t", tt.name, err, tt.ok)
+		if tt.want == "" {
+			if err != nil {
+				t.Errorf("%s: Validate() = %v, want nil", tt.name, err)
+			}
+			continue
+		}
+		_, ok := errors.AsType[*instant.SettingError](err)
+		if err == nil || !ok || !strings.HasPrefix(err.Error(), tt.want) {
+			t.Errorf("%s: Validate() = %v, want a *instant.SettingError starting %q", tt.name, err, tt.want)
 		}
 	}
 	var c Config

@@ -28,7 +28,7 @@ func serveAuth(ctx context.Context, g *errgroup.Group, s settings, static *regis
 	deps := auth.Deps{Log: log.Named("auth")}
 	console, err := web.Console(web.ConsoleConfig{WebsocketURL: s.WebsocketURL})
 	if err != nil {
-		return usagef("INSTANT_WEBSOCKET_URL: %v", err)
+		return settingf("INSTANT_WEBSOCKET_URL", "%v", err)
 	}
 	relay, err := s.centrifugoClient()
 	if err != nil {
@@ -71,7 +71,7 @@ func serveAuth(ctx context.Context, g *errgroup.Group, s settings, static *regis
 	deps.Metrics = auth.NewMetrics(reg)
 	srv, err := auth.New(s.Auth, deps)
 	if err != nil {
-		return usagef("%v", err)
+		return err
 	}
 	mux := http.NewServeMux()
 	// Responses by status code, for the 5xx alert of deploy/monitoring.

@@ -18,7 +18,6 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/instanthq/instant"
 	"github.com/instanthq/instant/bridge"
 	"github.com/instanthq/instant/monitor"
 	"github.com/instanthq/instant/registry"
@@ -47,7 +46,7 @@ func serveBridge(ctx context.Context, s settings, static *registry.View, nc *nat
 	metrics := bridge.NewMetrics(reg)
 	b, err := bridge.New(nc.Conn, channels, relay, s.Bridge, log.Named("bridge"), metrics)
 	if err != nil {
-		return usagef("%v", err)
+		return err
 	}
 	if s.MetricsAddr != "" {
 		mux := http.NewServeMux()
@@ -61,11 +60,7 @@ func serveBridge(ctx context.Context, s settings, static *registry.View, nc *nat
 		if err != nil {
 			return err
 		}
-		stream := s.Bridge.Stream
-		if stream == "" {
-			stream = instant.DefaultStream
-		}
-		go bridge.WatchStream(ctx, js, stream, 0, metrics, log.Named("bridge"))
+		go bridge.WatchStream(ctx, js, s.Bridge.Stream, 0, metrics, log.Named("bridge"))
 	}
 	g.Go(func() error { return b.Run(ctx) })
 	return g.Wait()
@@ -79,7 +74,7 @@ func channelsFile(s settings) (*registry.View, error) {
 	}
 	chs, err := registry.LoadFile(s.ChannelsFile)
 	if err != nil {
-		return nil, usagef("INSTANT_CHANNELS_FILE: %v", err)
+		return nil, settingf("INSTANT_CHANNELS_FILE", "%v", err)
 	}
 	return registry.Static(chs), nil
 }
@@ -189,7 +184,7 @@ var defaultHTTPTimeouts = httpTimeouts{ReadHeader: 5 * time.Second, Read: 10 * t
 func serveHTTP(ctx context.Context, g *errgroup.Group, addr, setting string, h http.Handler, log *zap.Logger, t httpTimeouts) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return usagef("%s: cannot listen on %s: %v", setting, addr, err)
+		return settingf(setting, "cannot listen on %s: %v", addr, err)
 	}
 	srv := &http.Server{
 		Handler:           noSniff(h),

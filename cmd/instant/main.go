@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/instanthq/instant"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -34,7 +36,8 @@ type Env struct {
 	Stderr    io.Writer
 }
 
-// usageError is a wrong command line or setting: exit status 2.
+// usageError is a wrong command line: exit status 2 (an invalid setting
+// is an *instant.SettingError).
 type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
@@ -43,14 +46,18 @@ func usagef(format string, args ...any) error {
 	return &usageError{fmt.Sprintf(format, args...)}
 }
 
-// exitCode prints err as one line and returns the exit status: 0 on
-// success, 2 on a usage or configuration error, 1 otherwise.
+// exitCode prints err as one line (several joined errors separated by
+// "; ") and returns the exit status: 0 on success, 2 on a usage error or
+// an invalid setting (*instant.SettingError), 1 otherwise.
 func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintf(stderr, "instant: %v\n", err)
-	if ue := (*usageError)(nil); errors.As(err, &ue) {
+	fmt.Fprintf(stderr, "instant: %s\n", strings.ReplaceAll(err.Error(), "\n", "; "))
+	if _, ok := errors.AsType[*usageError](err); ok {
+		return 2
+	}
+	if _, ok := errors.AsType[*instant.SettingError](err); ok {
 		return 2
 	}
 	return 1

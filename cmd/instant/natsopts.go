@@ -33,7 +33,7 @@ func (n natsSettings) options() ([]nats.Option, error) {
 			continue
 		}
 		if _, err := os.Stat(f.path); err != nil {
-			return nil, usagef("%s: %v", f.name, err)
+			return nil, settingf(f.name, "%v", err)
 		}
 	}
 	if n.CA != "" {
@@ -48,7 +48,7 @@ func (n natsSettings) options() ([]nats.Option, error) {
 	if n.NKey != "" {
 		o, err := nats.NkeyOptionFromSeed(n.NKey)
 		if err != nil {
-			return nil, usagef("NATS_NKEY: %v", err)
+			return nil, settingf("NATS_NKEY", "%v", err)
 		}
 		opts = append(opts, o)
 	}
@@ -62,11 +62,11 @@ func (s settings) centrifugoClient() (*centrifugo.Client, error) {
 	if s.CentrifugoCA != "" {
 		pem, err := os.ReadFile(s.CentrifugoCA)
 		if err != nil {
-			return nil, usagef("CENTRIFUGO_CA: %v", err)
+			return nil, settingf("CENTRIFUGO_CA", "%v", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, usagef("CENTRIFUGO_CA: %s holds no PEM certificate", s.CentrifugoCA)
+			return nil, settingf("CENTRIFUGO_CA", "%s holds no PEM certificate", s.CentrifugoCA)
 		}
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}

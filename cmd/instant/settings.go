@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -47,8 +46,11 @@ type settings struct {
 // apiURL is the Centrifugo HTTP API endpoint.
 func (s settings) apiURL() string { return s.CentrifugoURL + "/api" }
 
-// loadSettings reads the settings through lookup (os.LookupEnv). A malformed value is a
-// usage error naming the variable.
+// loadSettings reads the settings through lookup (os.LookupEnv). Each
+// is read once: a library field left unset takes the library's default
+// (bridge.Config.Validate, auth.Config.Validate), and the library checks
+// its range. A malformed value is a *instant.SettingError naming the
+// variable.
 func loadSettings(lookup func(string) (string, bool)) (settings, error) {
 	r := envReader{lookup: lookup}
 	s := settings{
@@ -64,22 +66,22 @@ func loadSettings(lookup func(string) (string, bool)) (settings, error) {
 			Creds: r.str("NATS_CREDS", ""),
 			NKey:  r.str("NATS_NKEY", ""),
 		},
-		Replicas:     r.positive("INSTANT_REPLICAS", 1),
 		CentrifugoCA: r.str("CENTRIFUGO_CA", ""),
 		Bridge: bridge.Config{
-			Mode:            parsed(&r, "INSTANT_MODE", bridge.DefaultMode, bridge.ParseMode),
-			Subject:         r.subject("INSTANT_SUBJECT", instant.DefaultSubject),
-			RequestSubject:  r.subject("INSTANT_REQUEST_SUBJECT", instant.DefaultRequestSubject),
-			DeadSubject:     r.subject("INSTANT_DEAD_SUBJECT", instant.DefaultDeadSubject),
-			Site:            r.str("SITE_NAME", bridge.DefaultSite),
-			MaxPayload:      r.positive("INSTANT_MAX_PAYLOAD", instant.DefaultMaxPayload),
-			BatchSize:       r.positive("INSTANT_BATCH_SIZE", bridge.DefaultBatchSize),
-			Encoding:        parsed(&r, "INSTANT_PAYLOAD_ENCODING", instant.EncodingObject, instant.ParsePayloadEncoding),
-			ShutdownTimeout: r.duration("INSTANT_SHUTDOWN_TIMEOUT", bridge.DefaultShutdownTimeout),
-			Partitions:      r.positive("INSTANT_PARTITIONS", bridge.DefaultPartitions),
-			LeaseTTL:        r.duration("INSTANT_LEASE_TTL", bridge.DefaultLeaseTTL),
-			StreamMaxBytes:  int64(r.positive("INSTANT_STREAM_MAX_BYTES", bridge.DefaultStreamMaxBytes)),
-			StreamMaxAge:    r.duration("INSTANT_STREAM_MAX_AGE", bridge.DefaultStreamMaxAge),
+			Mode:            bridge.Mode(r.str("INSTANT_MODE", "")),
+			Subject:         r.str("INSTANT_SUBJECT", ""),
+			RequestSubject:  r.str("INSTANT_REQUEST_SUBJECT", ""),
+			DeadSubject:     r.str("INSTANT_DEAD_SUBJECT", ""),
+			Site:            r.str("SITE_NAME", ""),
+			MaxPayload:      r.positive("INSTANT_MAX_PAYLOAD", 0),
+			BatchSize:       r.positive("INSTANT_BATCH_SIZE", 0),
+			Encoding:        instant.PayloadEncoding(r.str("INSTANT_PAYLOAD_ENCODING", "")),
+			ShutdownTimeout: r.duration("INSTANT_SHUTDOWN_TIMEOUT", 0),
+			Partitions:      r.positive("INSTANT_PARTITIONS", 0),
+			LeaseTTL:        r.duration("INSTANT_LEASE_TTL", 0),
+			Replicas:        r.positive("INSTANT_REPLICAS", 0),
+			StreamMaxBytes:  int64(r.positive("INSTANT_STREAM_MAX_BYTES", 0)),
+			StreamMaxAge:    r.duration("INSTANT_STREAM_MAX_AGE", 0),
 		},
 		RequestTimeout:  10 * time.Second,
 		AuthAddr:        r.str("INSTANT_AUTH_ADDR", ":8001"),
@@ -87,10 +89,10 @@ func loadSettings(lookup func(string) (string, bool)) (settings, error) {
 		HTTP:            defaultHTTPTimeouts,
 		Auth: auth.Config{
 			HMACKey:          r.str("CENTRIFUGO_HMAC_KEY", ""),
-			TokenTTL:         r.duration("INSTANT_TOKEN_TTL", auth.DefaultTokenTTL),
+			TokenTTL:         r.duration("INSTANT_TOKEN_TTL", 0),
 			AllowedOrigins:   splitList(r.str("INSTANT_ALLOWED_ORIGINS", "")),
 			IdentityKey:      r.str("INSTANT_IDENTITY_KEY", ""),
-			IdentityMaxTTL:   r.duration("INSTANT_IDENTITY_MAX_TTL", auth.DefaultIdentityMaxTTL),
+			IdentityMaxTTL:   r.duration("INSTANT_IDENTITY_MAX_TTL", 0),
 			IdentityIssuer:   r.str("INSTANT_IDENTITY_ISSUER", ""),
 			IdentityAudience: r.str("INSTANT_IDENTITY_AUDIENCE", ""),
 			Anonymous:        r.oneOf("INSTANT_ANONYMOUS", "false", "true", "false") == "true",
@@ -98,10 +100,6 @@ func loadSettings(lookup func(string) (string, bool)) (settings, error) {
 			ClientIPHeader:   r.str("INSTANT_CLIENT_IP_HEADER", ""),
 			TrustedProxies:   r.prefixes("INSTANT_TRUSTED_PROXIES"),
 		},
-	}
-	s.Bridge.Replicas = s.Replicas
-	if s.Replicas > 5 {
-		r.fail("INSTANT_REPLICAS", "%d is more than 5, JetStream's limit", s.Replicas)
 	}
 	if (s.NATS.Cert == "") != (s.NATS.Key == "") {
 		r.fail("NATS_CERT", "NATS_CERT and NATS_KEY go together (the client certificate and its key)")
@@ -112,8 +110,8 @@ func loadSettings(lookup func(string) (string, bool)) (settings, error) {
 	r.refusePlaceholders()
 	host := r.str("CENTRIFUGO_HOST", "http://localhost")
 	port := r.positive("CENTRIFUGO_PORT", 8000)
-	if u, err := url.Parse(host); r.err == nil && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
-		r.err = usagef("CENTRIFUGO_HOST: %q is not an http(s) URL such as http://localhost", host)
+	if u, err := url.Parse(host); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		r.fail("CENTRIFUGO_HOST", "%q is not an http(s) URL such as http://localhost", host)
 	}
 	if s.CentrifugoCA != "" && !strings.HasPrefix(host, "https://") {
 		r.fail("CENTRIFUGO_CA", "set, but CENTRIFUGO_HOST %q is not an https:// URL", host)
@@ -121,7 +119,16 @@ func loadSettings(lookup func(string) (string, bool)) (settings, error) {
 	s.CentrifugoURL = fmt.Sprintf("%s:%d", strings.TrimRight(host, "/"), port)
 	s.BridgeMetricsURL = r.str("INSTANT_BRIDGE_METRICS_URL", "")
 	s.WebsocketURL = r.str("INSTANT_WEBSOCKET_URL", "")
-	return s, r.err
+	if r.err != nil {
+		return s, r.err
+	}
+	// Every command checks the bridge's settings: they name the subjects
+	// and buckets the others use too.
+	if err := s.Bridge.Validate(); err != nil {
+		return s, err
+	}
+	s.Replicas = s.Bridge.Replicas
+	return s, nil
 }
 
 // bridgeMetricsURL returns INSTANT_BRIDGE_METRICS_URL, or else the
@@ -150,44 +157,21 @@ func localMetricsURL(addr string) string {
 // requireAPIKey fails unless CENTRIFUGO_API_KEY is set.
 func (s settings) requireAPIKey() error {
 	if s.APIKey == "" {
-		return usagef("CENTRIFUGO_API_KEY is required: set it to Centrifugo's http_api.key")
+		return settingf("CENTRIFUGO_API_KEY", "required: set it to Centrifugo's http_api.key")
 	}
 	return nil
 }
 
-// authSettings are the variables of the auth.Config fields they set.
-var authSettings = map[string]string{
-	"HMACKey":        "CENTRIFUGO_HMAC_KEY",
-	"TokenTTL":       "INSTANT_TOKEN_TTL",
-	"AllowedOrigins": "INSTANT_ALLOWED_ORIGINS",
-	"IdentityKey":    "INSTANT_IDENTITY_KEY",
-	"IdentityMaxTTL": "INSTANT_IDENTITY_MAX_TTL",
-	"ClientIPHeader": "INSTANT_CLIENT_IP_HEADER",
+// requireAuth fails unless the auth settings are complete and valid: the
+// error of auth.Config.Validate, naming the variable of each invalid one.
+func (s *settings) requireAuth() error {
+	return s.Auth.Validate()
 }
 
-// requireAuth fails unless the auth settings are complete and valid,
-// naming the variable of each invalid one.
-func (s *settings) requireAuth() error {
-	if s.Auth.HMACKey == "" {
-		return usagef("CENTRIFUGO_HMAC_KEY is required: set it to Centrifugo's client.token.hmac_secret_key")
-	}
-	err := s.Auth.Validate()
-	if err == nil {
-		return nil
-	}
-	errs := []error{err}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		errs = j.Unwrap()
-	}
-	msgs := make([]string, 0, len(errs))
-	for _, e := range errs {
-		if fe, ok := errors.AsType[*auth.FieldError](e); ok && authSettings[fe.Field] != "" {
-			msgs = append(msgs, authSettings[fe.Field]+": "+fe.Err.Error())
-			continue
-		}
-		msgs = append(msgs, e.Error())
-	}
-	return usagef("%s", strings.Join(msgs, "; "))
+// settingf returns the error of a setting the instant command reads for
+// itself, such as NATS_URL: exit status 2.
+func settingf(name, format string, args ...any) error {
+	return instant.SettingErrorf(name, "", format, args...)
 }
 
 // envReader reads typed values and keeps the first error.
@@ -198,7 +182,7 @@ type envReader struct {
 
 func (r *envReader) fail(name, format string, args ...any) {
 	if r.err == nil {
-		r.err = usagef("%s: %s", name, fmt.Sprintf(format, args...))
+		r.err = settingf(name, format, args...)
 	}
 }
 
@@ -228,21 +212,6 @@ func (r *envReader) oneOf(name, def string, allowed ...string) string {
 	}
 	r.fail(name, "%q is not one of %s", v, strings.Join(allowed, ", "))
 	return def
-}
-
-// parsed reads name with parse, the setting's one rule (the library's
-// own), or returns def when it is unset.
-func parsed[T ~string](r *envReader, name string, def T, parse func(string) (T, error)) T {
-	v := r.str(name, "")
-	if v == "" {
-		return def
-	}
-	t, err := parse(v)
-	if err != nil {
-		r.fail(name, "%v", err)
-		return def
-	}
-	return t
 }
 
 func (r *envReader) positive(name string, def int) int {
@@ -304,13 +273,4 @@ func (r *envReader) refusePlaceholders() {
 			r.fail(name, "holds a placeholder (change-me…) of the deploy examples: set a secret of your own (`instant init` makes some)")
 		}
 	}
-}
-
-func (r *envReader) subject(name, def string) string {
-	v := r.str(name, def)
-	if !instant.LiteralSubject(v) {
-		r.fail(name, "%q is not a literal NATS subject such as %s", v, def)
-		return def
-	}
-	return v
 }
