@@ -350,20 +350,11 @@ type putChannelRequest struct {
 }
 
 func (s *Server) adminPutChannel(w http.ResponseWriter, r *http.Request, c caller) {
-	var req putChannelRequest
-	if !s.readBody(w, r, &req, false) {
+	req, ok := readChange[putChannelRequest](s, w, r, s.channelsOff())
+	if !ok {
 		return
 	}
-	if s.admin.Registry == nil {
-		s.adminError(w, http.StatusConflict, "the channels are read-only here (INSTANT_CHANNELS_FILE)")
-		return
-	}
-	groups, err := instant.NormalizeGroups(req.Groups)
-	if err != nil {
-		s.adminError(w, http.StatusBadRequest, err.Error())
-		return
-	}
-	ch, err := instant.NewChannel(req.Name, instant.Level(req.Level), groups)
+	ch, err := instant.NewChannel(req.Name, instant.Level(req.Level), req.Groups)
 	if err != nil {
 		s.adminError(w, http.StatusBadRequest, err.Error())
 		return
@@ -376,10 +367,8 @@ func (s *Server) adminPutChannel(w http.ResponseWriter, r *http.Request, c calle
 		s.writeJSON(w, changeResponse{Channel: ptr(toAdminChannel(ch))})
 		return
 	}
-	wait := s.awaitRevocations(channelKey(ch.Name))
-	if err := s.admin.Registry.Put(r.Context(), ch); err != nil {
-		wait.cancel()
-		s.adminFailed(w, "channel put", c, err)
+	wait, ok := s.revocable(w, c, "channel put", channelKey(ch.Name), func() error { return s.admin.Registry.Put(r.Context(), ch) })
+	if !ok {
 		return
 	}
 	s.log.Info("admin: channel saved", zap.String("by", c.id.Username), zap.String("channel", ch.Name),
@@ -394,24 +383,12 @@ type nameRequest struct {
 }
 
 func (s *Server) adminRemoveChannel(w http.ResponseWriter, r *http.Request, c caller) {
-	var req nameRequest
-	if !s.readBody(w, r, &req, false) {
+	req, ok := readChange[nameRequest](s, w, r, s.channelsOff())
+	if !ok {
 		return
 	}
-	if s.admin.Registry == nil {
-		s.adminError(w, http.StatusConflict, "the channels are read-only here (INSTANT_CHANNELS_FILE)")
-		return
-	}
-	wait := s.awaitRevocations(channelKey(req.Name))
-	err := s.admin.Registry.Delete(r.Context(), req.Name)
-	switch {
-	case errors.Is(err, instant.ErrNotFound):
-		wait.cancel()
-		s.adminError(w, http.StatusNotFound, "no channel "+req.Name)
-		return
-	case err != nil:
-		wait.cancel()
-		s.adminFailed(w, "channel remove", c, err)
+	wait, ok := s.revocable(w, c, "channel remove", channelKey(req.Name), func() error { return s.admin.Registry.Delete(r.Context(), req.Name) })
+	if !ok {
 		return
 	}
 	s.log.Info("admin: channel removed", zap.String("by", c.id.Username), zap.String("channel", req.Name))
@@ -482,27 +459,81 @@ type userRequest struct {
 	Superuser bool     `json:"superuser"`
 }
 
-// userStore returns the user store, or answers 409 itself without one.
-func (s *Server) userStore(w http.ResponseWriter) (UserStore, bool) {
-	if s.admin.Users == nil {
-		s.adminError(w, http.StatusConflict, "no user store here")
-		return nil, false
+// readChange reads the body of a change into a T and normalizes its
+// groups when it has some (groupsRequest), then answers 409 with off when
+// it is not "" (see usersOff, channelsOff): the store the change needs is
+// not here. It answers itself and returns false when the change cannot
+// go on.
+func readChange[T any](s *Server, w http.ResponseWriter, r *http.Request, off string) (T, bool) {
+	var req T
+	if !s.readBody(w, r, &req, false) {
+		return req, false
 	}
-	return s.admin.Users, true
+	if g, ok := any(&req).(groupsRequest); ok {
+		groups, err := instant.NormalizeGroups(*g.groups())
+		if err != nil {
+			s.adminError(w, http.StatusBadRequest, err.Error())
+			return req, false
+		}
+		*g.groups() = groups
+	}
+	if off != "" {
+		s.adminError(w, http.StatusConflict, off)
+		return req, false
+	}
+	return req, true
 }
 
-// userError answers the error of a user store call.
-func (s *Server) userError(w http.ResponseWriter, what string, c caller, err error) {
+// groupsRequest is a change that names groups.
+type groupsRequest interface{ groups() *[]string }
+
+func (r *putChannelRequest) groups() *[]string { return &r.Groups }
+func (r *userRequest) groups() *[]string       { return &r.Groups }
+
+// usersOff and channelsOff tell why users or channels cannot be changed
+// here, or "" when they can.
+func (s *Server) usersOff() string {
+	if s.admin.Users == nil {
+		return "no user store here"
+	}
+	return ""
+}
+
+func (s *Server) channelsOff() string {
+	if s.admin.Registry == nil {
+		return "the channels are read-only here (INSTANT_CHANNELS_FILE)"
+	}
+	return ""
+}
+
+// storeError answers the error of a store call: the mistakes a user can
+// fix with their status and the store's message, others with adminFailed.
+func (s *Server) storeError(w http.ResponseWriter, what string, c caller, err error) {
 	switch {
 	case errors.Is(err, instant.ErrNotFound):
 		s.adminError(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, instant.ErrExists):
 		s.adminError(w, http.StatusConflict, err.Error())
-	case errors.Is(err, instant.ErrBadUsername), errors.Is(err, instant.ErrBadGroup), errors.Is(err, instant.ErrBadPassword):
+	case errors.Is(err, instant.ErrBadUsername), errors.Is(err, instant.ErrBadGroup), errors.Is(err, instant.ErrBadPassword),
+		errors.Is(err, instant.ErrBadChannel), errors.Is(err, instant.ErrBadLevel):
 		s.adminError(w, http.StatusBadRequest, err.Error())
 	default:
 		s.adminFailed(w, what, c, err)
 	}
+}
+
+// revocable makes change, a store call that can end access under key
+// (userKey, channelKey), and returns the wait for the revocations it
+// causes. When change fails, it drops the wait, answers the error
+// (storeError) and returns false.
+func (s *Server) revocable(w http.ResponseWriter, c caller, what, key string, change func() error) (revocationWait, bool) {
+	wait := s.awaitRevocations(key)
+	if err := change(); err != nil {
+		wait.cancel()
+		s.storeError(w, what, c, err)
+		return wait, false
+	}
+	return wait, true
 }
 
 // newPassword returns a fresh random password: 24 characters, 144 bits.
@@ -513,59 +544,43 @@ func newPassword() string {
 }
 
 func (s *Server) adminAddUser(w http.ResponseWriter, r *http.Request, c caller) {
-	var req userRequest
-	if !s.readBody(w, r, &req, false) {
-		return
-	}
-	store, ok := s.userStore(w)
+	req, ok := readChange[userRequest](s, w, r, s.usersOff())
 	if !ok {
 		return
 	}
 	pw := newPassword()
 	u := instant.User{Identity: instant.Identity{Username: req.Username, Groups: req.Groups, Staff: req.Staff, Superuser: req.Superuser}}
-	if err := store.Add(r.Context(), u, pw); err != nil {
-		s.userError(w, "user add", c, err)
-		return
+	err := s.admin.Users.Add(r.Context(), u, pw)
+	if err == nil {
+		u, err = s.admin.Users.Get(r.Context(), u.Username) // as stored: groups sorted
 	}
-	got, err := store.Get(r.Context(), u.Username)
 	if err != nil {
-		s.userError(w, "user add", c, err)
+		s.storeError(w, "user add", c, err)
 		return
 	}
-	s.log.Info("admin: user added", zap.String("by", c.id.Username), zap.String("user", got.Username),
-		zap.Strings("groups", got.Groups), zap.Bool("staff", got.Staff), zap.Bool("superuser", got.Superuser))
-	s.writeJSON(w, changeResponse{User: &got, Created: true, Password: pw})
+	s.log.Info("admin: user added", zap.String("by", c.id.Username), zap.String("user", u.Username),
+		zap.Strings("groups", u.Groups), zap.Bool("staff", u.Staff), zap.Bool("superuser", u.Superuser))
+	s.writeJSON(w, changeResponse{User: &u, Created: true, Password: pw})
 }
 
 func (s *Server) adminUpdateUser(w http.ResponseWriter, r *http.Request, c caller) {
-	var req userRequest
-	if !s.readBody(w, r, &req, false) {
-		return
-	}
-	store, ok := s.userStore(w)
+	req, ok := readChange[userRequest](s, w, r, s.usersOff())
 	if !ok {
 		return
 	}
-	groups, err := instant.NormalizeGroups(req.Groups)
+	old, err := s.admin.Users.Get(r.Context(), req.Username)
 	if err != nil {
-		s.adminError(w, http.StatusBadRequest, err.Error())
+		s.storeError(w, "user update", c, err)
 		return
 	}
-	old, err := store.Get(r.Context(), req.Username)
-	if err != nil {
-		s.userError(w, "user update", c, err)
-		return
-	}
-	u := instant.User{Identity: instant.Identity{Username: req.Username, Groups: groups, Staff: req.Staff, Superuser: req.Superuser}}
+	u := instant.User{Identity: instant.Identity{Username: req.Username, Groups: req.Groups, Staff: req.Staff, Superuser: req.Superuser}}
 	if old.Staff == u.Staff && old.Superuser == u.Superuser && slices.Equal(old.Groups, u.Groups) {
 		u.Groups = old.Groups
 		s.writeJSON(w, changeResponse{User: &u})
 		return
 	}
-	wait := s.awaitRevocations(userKey(u.Username))
-	if err := store.Update(r.Context(), u); err != nil {
-		wait.cancel()
-		s.userError(w, "user update", c, err)
+	wait, ok := s.revocable(w, c, "user update", userKey(u.Username), func() error { return s.admin.Users.Update(r.Context(), u) })
+	if !ok {
 		return
 	}
 	s.log.Info("admin: user changed", zap.String("by", c.id.Username), zap.String("user", u.Username),
@@ -581,19 +596,13 @@ type usernameRequest struct {
 }
 
 func (s *Server) adminResetPassword(w http.ResponseWriter, r *http.Request, c caller) {
-	var req usernameRequest
-	if !s.readBody(w, r, &req, false) {
-		return
-	}
-	store, ok := s.userStore(w)
+	req, ok := readChange[usernameRequest](s, w, r, s.usersOff())
 	if !ok {
 		return
 	}
 	pw := newPassword()
-	wait := s.awaitRevocations(userKey(req.Username))
-	if err := store.SetPassword(r.Context(), req.Username, pw); err != nil {
-		wait.cancel()
-		s.userError(w, "password reset", c, err)
+	wait, ok := s.revocable(w, c, "password reset", userKey(req.Username), func() error { return s.admin.Users.SetPassword(r.Context(), req.Username, pw) })
+	if !ok {
 		return
 	}
 	s.log.Info("admin: password reset", zap.String("by", c.id.Username), zap.String("user", req.Username))
@@ -601,11 +610,7 @@ func (s *Server) adminResetPassword(w http.ResponseWriter, r *http.Request, c ca
 }
 
 func (s *Server) adminRemoveUser(w http.ResponseWriter, r *http.Request, c caller) {
-	var req usernameRequest
-	if !s.readBody(w, r, &req, false) {
-		return
-	}
-	store, ok := s.userStore(w)
+	req, ok := readChange[usernameRequest](s, w, r, s.usersOff())
 	if !ok {
 		return
 	}
@@ -613,10 +618,8 @@ func (s *Server) adminRemoveUser(w http.ResponseWriter, r *http.Request, c calle
 		s.adminError(w, http.StatusConflict, "you cannot remove yourself")
 		return
 	}
-	wait := s.awaitRevocations(userKey(req.Username))
-	if err := store.Delete(r.Context(), req.Username); err != nil {
-		wait.cancel()
-		s.userError(w, "user remove", c, err)
+	wait, ok := s.revocable(w, c, "user remove", userKey(req.Username), func() error { return s.admin.Users.Delete(r.Context(), req.Username) })
+	if !ok {
 		return
 	}
 	s.log.Info("admin: user removed", zap.String("by", c.id.Username), zap.String("user", req.Username))
