@@ -4,7 +4,6 @@ import (
 	"context"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/instanthq/instant/centrifugo"
 )
@@ -17,15 +16,13 @@ func BenchmarkPublishBatchEndpoint(b *testing.B) {
 	s := newStack(b, false)
 	s.startCentrifugo(b, nil)
 	relay := centrifugo.New(centrifugo.Config{URL: s.cent.APIURL, Key: s.cent.APIKey})
-	n, seq := *flagMsgs, 0
-	var runs []run
-	for range b.N {
+	s.measure(b, false, func(from, to int, start func()) func() {
+		n := to - from
 		pubs := make([]centrifugo.Publish, 0, n)
-		for i, d := range bodies(b, s, seq, seq+n) {
-			pubs = append(pubs, centrifugo.Publish{Channel: s.channels[(seq+i)%len(s.channels)], Data: d, IdempotencyKey: strconv.Itoa(seq + i + 1)})
+		for i, d := range bodies(b, s, from, to) {
+			pubs = append(pubs, centrifugo.Publish{Channel: s.channels[(from+i)%len(s.channels)], Data: d, IdempotencyKey: strconv.Itoa(from + i + 1)})
 		}
-		prof := profileWindow(b)
-		c0, t0 := s.proc.sample(), time.Now()
+		start()
 		for i := 0; i < n; i += pipeSize {
 			results, err := relay.Publish(context.Background(), pubs[i:min(n, i+pipeSize)])
 			if err != nil {
@@ -37,10 +34,6 @@ func BenchmarkPublishBatchEndpoint(b *testing.B) {
 				}
 			}
 		}
-		prof()
-		runs = append(runs, run{msgs: n, wall: time.Since(t0), cpu: s.proc.sample().since(c0)})
-		seq += n
-	}
-	s.checkOrder(b, seq)
-	report(b, runs)
+		return nil
+	})
 }

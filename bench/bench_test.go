@@ -43,23 +43,16 @@ func bodies(b *testing.B, s *stack, from, to int) [][]byte {
 func BenchmarkPublishEach(b *testing.B) {
 	s := newStack(b, false)
 	s.startCentrifugo(b, nil)
-	n, seq := *flagMsgs, 0
-	var runs []run
-	for range b.N {
-		data := bodies(b, s, seq, seq+n)
-		prof := profileWindow(b)
-		c0, t0 := s.proc.sample(), time.Now()
+	s.measure(b, false, func(from, to int, start func()) func() {
+		data := bodies(b, s, from, to)
+		start()
 		for i, d := range data {
-			if _, err := s.api.Publish(context.Background(), s.channels[(seq+i)%len(s.channels)], d); err != nil {
+			if _, err := s.api.Publish(context.Background(), s.channels[(from+i)%len(s.channels)], d); err != nil {
 				b.Fatalf("publish: %v", err)
 			}
 		}
-		prof()
-		runs = append(runs, run{msgs: n, wall: time.Since(t0), cpu: s.proc.sample().since(c0)})
-		seq += n
-	}
-	s.checkOrder(b, seq)
-	report(b, runs)
+		return nil
+	})
 }
 
 // BenchmarkPublishBatch is baseline (b), Centrifugo's batch-ingest
@@ -68,15 +61,12 @@ func BenchmarkPublishEach(b *testing.B) {
 func BenchmarkPublishBatch(b *testing.B) {
 	s := newStack(b, false)
 	s.startCentrifugo(b, nil)
-	n, seq := *flagMsgs, 0
-	var runs []run
-	for range b.N {
-		data := bodies(b, s, seq, seq+n)
-		prof := profileWindow(b)
-		c0, t0 := s.proc.sample(), time.Now()
+	s.measure(b, false, func(from, to int, start func()) func() {
+		data := bodies(b, s, from, to)
+		start()
 		pipe := s.api.Pipe()
 		for i, d := range data {
-			if err := pipe.AddPublish(s.channels[(seq+i)%len(s.channels)], d); err != nil {
+			if err := pipe.AddPublish(s.channels[(from+i)%len(s.channels)], d); err != nil {
 				b.Fatal(err)
 			}
 			if (i+1)%pipeSize != 0 && i != len(data)-1 {
@@ -93,12 +83,8 @@ func BenchmarkPublishBatch(b *testing.B) {
 			}
 			pipe.Reset()
 		}
-		prof()
-		runs = append(runs, run{msgs: n, wall: time.Since(t0), cpu: s.proc.sample().since(c0)})
-		seq += n
-	}
-	s.checkOrder(b, seq)
-	report(b, runs)
+		return nil
+	})
 }
 
 // BenchmarkCentrifugoConsumer is baseline (c): Centrifugo's built-in
@@ -195,25 +181,17 @@ func benchConsumer(b *testing.B, maxAckPending int, redis bool) {
 	body := func(ch string, seq int) []byte {
 		return fmt.Appendf(nil, `{"channel":%q,"data":%s}`, ch, publication(b, ch, seq))
 	}
-	n, seq := *flagMsgs, 0
-	var runs []run
-	for range b.N {
+	s.measure(b, true, func(from, to int, start func()) func() {
 		if err := s.proc.suspend(); err != nil {
 			b.Skip(err)
 		}
-		s.preload(b, prefix, seq, seq+n, header, body)
-		prof := profileWindow(b)
-		c0, t0 := s.proc.sample(), time.Now()
+		s.preload(b, prefix, from, to, header, body)
+		start()
 		if err := s.proc.resume(); err != nil {
 			b.Fatal(err)
 		}
-		p := s.waitAcceptedFrom(b, uint64(seq), uint64(seq+n))
-		prof()
-		runs = append(runs, measured(n, t0, p, s.proc.sample().since(c0)))
-		seq += n
-	}
-	s.checkOrder(b, seq)
-	report(b, runs)
+		return nil
+	})
 }
 
 // BenchmarkBridgeCore is (d) and the BatchSize sweep: the bridge in core
@@ -232,30 +210,22 @@ func benchCore(b *testing.B, batchSize int) {
 	s.startBridge(b, bridge.Config{Mode: bridge.ModeCore, BatchSize: batchSize})
 	stacktest.WaitBridge(b, s.nc)
 	pub := stacktest.Connect(b, s.natsURL)
-	n, seq := *flagMsgs, 0
-	var runs []run
-	for range b.N {
-		envs := make([][]byte, n)
+	s.measure(b, true, func(from, to int, start func()) func() {
+		envs := make([][]byte, to-from)
 		for i := range envs {
-			envs[i] = envelope(seq + i)
+			envs[i] = envelope(from + i)
 		}
-		prof := profileWindow(b)
-		c0, t0 := s.proc.sample(), time.Now()
+		start()
 		for i, env := range envs {
-			if err := pub.Publish("instant.publish."+s.channels[(seq+i)%len(s.channels)], env); err != nil {
+			if err := pub.Publish("instant.publish."+s.channels[(from+i)%len(s.channels)], env); err != nil {
 				b.Fatal(err)
 			}
 		}
 		if err := pub.Flush(); err != nil {
 			b.Fatal(err)
 		}
-		p := s.waitAcceptedFrom(b, uint64(seq), uint64(seq+n))
-		prof()
-		runs = append(runs, measured(n, t0, p, s.proc.sample().since(c0)))
-		seq += n
-	}
-	s.checkOrder(b, seq)
-	report(b, runs)
+		return nil
+	})
 }
 
 // BenchmarkBridgeJetStream is (e): -msgs envelopes wait in the INSTANT
@@ -279,23 +249,16 @@ func benchJetStream(b *testing.B, batchSize int, redis bool) {
 	if err := stop(); err != nil {
 		b.Fatal(err)
 	}
-	n, seq := *flagMsgs, 0
-	var runs []run
-	for range b.N {
-		s.preload(b, "instant.publish", seq, seq+n, nil, func(_ string, seq int) []byte { return envelope(seq) })
-		prof := profileWindow(b)
-		c0, t0 := s.proc.sample(), time.Now()
+	s.measure(b, true, func(from, to int, start func()) func() {
+		s.preload(b, "instant.publish", from, to, nil, func(_ string, seq int) []byte { return envelope(seq) })
+		start()
 		stop := s.startBridge(b, bridge.Config{BatchSize: batchSize})
-		p := s.waitAcceptedFrom(b, uint64(seq), uint64(seq+n))
-		prof()
-		runs = append(runs, measured(n, t0, p, s.proc.sample().since(c0)))
-		if err := stop(); err != nil {
-			b.Fatal(err)
+		return func() {
+			if err := stop(); err != nil {
+				b.Fatal(err)
+			}
 		}
-		seq += n
-	}
-	s.checkOrder(b, seq)
-	report(b, runs)
+	})
 }
 
 // BenchmarkLatency measures send → websocket arrival at a low rate

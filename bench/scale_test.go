@@ -20,7 +20,6 @@ import (
 
 	"github.com/instanthq/instant"
 	"github.com/instanthq/instant/bridge"
-	"github.com/instanthq/instant/centrifugo"
 	"github.com/instanthq/instant/internal/stacktest"
 	"github.com/instanthq/instant/registry"
 )
@@ -62,12 +61,9 @@ func benchScaleOut(b *testing.B, workers int) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	n, seq := *flagMsgs, 0
-	var runs []run
-	for range b.N {
-		prof := profileWindow(b)
-		c0, t0 := s.proc.sample(), time.Now()
-		for i := seq; i < seq+n; i++ {
+	s.measure(b, true, func(from, to int, start func()) func() {
+		start()
+		for i := from; i < to; i++ {
 			if err := s.nc.Publish("instant.publish."+s.channels[i%len(s.channels)], envelope(i)); err != nil {
 				b.Fatal(err)
 			}
@@ -75,40 +71,8 @@ func benchScaleOut(b *testing.B, workers int) {
 		if err := s.nc.Flush(); err != nil {
 			b.Fatal(err)
 		}
-		p := s.waitAcceptedFrom(b, uint64(seq), uint64(seq+n))
-		prof()
-		runs = append(runs, measured(n, t0, p, s.proc.sample().since(c0)))
-		seq += n
-	}
-	s.checkOrder(b, seq)
-	report(b, runs)
-}
-
-// startMeasuredBridge runs a bridge in JetStream mode with default
-// settings in this process until the benchmark ends and returns its
-// metrics.
-func (s *stack) startMeasuredBridge(b *testing.B) *bridge.Metrics {
-	b.Helper()
-	chs := make([]instant.Channel, len(s.channels))
-	for i, name := range s.channels {
-		chs[i] = instant.Channel{Name: name, Level: instant.LevelPublic, Active: true}
-	}
-	m := bridge.NewMetrics(nil)
-	relay := centrifugo.New(centrifugo.Config{URL: s.cent.APIURL, Key: s.cent.APIKey})
-	br, err := bridge.New(stacktest.Connect(b, s.natsURL), registry.Static(chs), relay, bridge.Config{}, nil, m)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- br.Run(ctx) }()
-	b.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			b.Errorf("bridge: %v", err)
-		}
+		return nil
 	})
-	return m
 }
 
 // BenchmarkTakeover measures how long a partition waits after its worker

@@ -272,13 +272,28 @@ func (s *stack) checkOrder(b *testing.B, want int) {
 // bridge logs nothing and records metrics nowhere.
 func (s *stack) startBridge(b *testing.B, cfg bridge.Config) (stop func() error) {
 	b.Helper()
+	return s.runBridge(b, cfg, nil)
+}
+
+// startMeasuredBridge runs a bridge in JetStream mode with default
+// settings until the benchmark ends and returns its metrics.
+func (s *stack) startMeasuredBridge(b *testing.B) *bridge.Metrics {
+	b.Helper()
+	m := bridge.NewMetrics(nil)
+	s.runBridge(b, bridge.Config{}, m)
+	return m
+}
+
+// runBridge is startBridge with metrics m (nil: nowhere).
+func (s *stack) runBridge(b *testing.B, cfg bridge.Config, m *bridge.Metrics) (stop func() error) {
+	b.Helper()
 	chs := make([]instant.Channel, len(s.channels))
 	for i, name := range s.channels {
 		chs[i] = instant.Channel{Name: name, Level: instant.LevelPublic, Active: true}
 	}
 	nc := stacktest.Connect(b, s.natsURL)
 	relay := centrifugo.New(centrifugo.Config{URL: s.cent.APIURL, Key: s.cent.APIKey})
-	br, err := bridge.New(nc, registry.Static(chs), relay, cfg, nil, nil)
+	br, err := bridge.New(nc, registry.Static(chs), relay, cfg, nil, m)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -376,6 +391,41 @@ type run struct {
 func measured(msgs int, t0 time.Time, p progress, cpu cpuSample) run {
 	return run{msgs: msgs, wall: p.done.Sub(t0), cpu: cpu, first: p.first.Sub(t0),
 		steadyMsgs: msgs - int(p.firstCount), steadyWall: p.done.Sub(p.first)}
+}
+
+// measure runs the b.N iterations of a throughput benchmark, -msgs
+// messages each, then checks the order of them all (checkOrder) and
+// reports them. An iteration readies messages from..to-1 untimed, calls
+// start, and sends them: the clock and the CPU samples (and the
+// -window-profile) run from start until the iteration returns or, with
+// accepted, until Centrifugo holds them all (see measured). The func the
+// iteration returns, if not nil, runs once the clock has stopped.
+func (s *stack) measure(b *testing.B, accepted bool, iteration func(from, to int, start func()) (after func())) {
+	b.Helper()
+	n, seq := *flagMsgs, 0
+	var runs []run
+	for range b.N {
+		var (
+			prof = func() {}
+			c0   cpuSample
+			t0   time.Time
+		)
+		start := func() { prof = profileWindow(b); c0, t0 = s.proc.sample(), time.Now() }
+		after := iteration(seq, seq+n, start)
+		r := run{msgs: n, wall: time.Since(t0)}
+		if accepted {
+			r = measured(n, t0, s.waitAcceptedFrom(b, uint64(seq), uint64(seq+n)), cpuSample{})
+		}
+		prof()
+		r.cpu = s.proc.sample().since(c0)
+		runs = append(runs, r)
+		if after != nil {
+			after()
+		}
+		seq += n
+	}
+	s.checkOrder(b, seq)
+	report(b, runs)
 }
 
 // report reports runs as msg/s and as CPU time per message of Centrifugo
