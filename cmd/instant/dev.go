@@ -182,7 +182,7 @@ func (p devPorts) checkFree() error {
 		port int
 		flag string
 	}{{p.NATS, "nats-port"}, {p.Centrifugo, "centrifugo-port"}, {p.Auth, "auth-port"}, {p.Metrics, "metrics-port"}} {
-		if c.port <= 0 || c.port > 65535 {
+		if !validPort(c.port) {
 			return usagef("dev: --%s %d is not a port", c.flag, c.port)
 		}
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", c.port))

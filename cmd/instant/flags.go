@@ -8,6 +8,9 @@ import (
 	"strings"
 )
 
+// validPort reports whether n is a TCP port number.
+func validPort(n int) bool { return n > 0 && n <= 65535 }
+
 // newFlags returns a flag set whose errors surface as usage errors.
 func newFlags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)

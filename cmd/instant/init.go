@@ -86,7 +86,7 @@ func runInit(_ context.Context, args []string, env *Env) error {
 	if len(pos) == 1 {
 		dir = pos[0]
 	}
-	if *port <= 0 || *port > 65535 {
+	if !validPort(*port) {
 		return usagef("init: --centrifugo-port %d is not a port", *port)
 	}
 	in, err := newInstallation(*port, splitList(*origins))

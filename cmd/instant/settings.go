@@ -110,6 +110,9 @@ func loadSettings(lookup func(string) (string, bool)) (settings, error) {
 	r.refusePlaceholders()
 	host := r.str("CENTRIFUGO_HOST", "http://localhost")
 	port := r.positive("CENTRIFUGO_PORT", 8000)
+	if !validPort(port) {
+		r.fail("CENTRIFUGO_PORT", "%d is not a TCP port", port)
+	}
 	if u, err := url.Parse(host); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		r.fail("CENTRIFUGO_HOST", "%q is not an http(s) URL such as http://localhost", host)
 	}
