@@ -1,19 +1,15 @@
 package bridge_test
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,19 +26,11 @@ import (
 	"github.com/instanthq/instant/registry"
 )
 
-// instantBinary builds cmd/instant from this tree once per test binary.
-var instantBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "instant-bridge-test")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "instant")
-	out, err := exec.Command("go", "build", "-o", bin, "../cmd/instant").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("building instant: %v\n%s", err, out)
-	}
-	return bin, nil
-})
+func TestMain(m *testing.M) {
+	code := m.Run()
+	stacktest.RemoveBuilds()
+	os.Exit(code)
+}
 
 // scaleStack is NATS, Centrifugo and instant bridge processes with a set
 // of channels covering every partition, some published in the subject
@@ -60,9 +48,7 @@ type scaleStack struct {
 
 func newScaleStack(t *testing.T) *scaleStack {
 	t.Helper()
-	if _, err := instantBinary(); err != nil {
-		t.Fatal(err)
-	}
+	stacktest.InstantBinary(t) // built before the clock of any test runs
 	srv := stacktest.NATS(t)
 	s := &scaleStack{sent: map[string]int{}, seen: map[string][]int{}}
 	s.cent = stacktest.StartCentrifugo(t, stacktest.CentrifugoOptions{})
@@ -138,7 +124,7 @@ func (b *lockedBuffer) String() string {
 // requests go through a proxy that counts them.
 func (s *scaleStack) startWorker(t *testing.T, name string, proxied bool) *proc {
 	t.Helper()
-	bin, _ := instantBinary()
+	bin := stacktest.InstantBinary(t)
 	w := &proc{name: name, logs: &lockedBuffer{}, exited: make(chan struct{})}
 	target, _ := url.Parse(s.cent.URL)
 	centURL := s.cent.URL
@@ -177,20 +163,11 @@ func (s *scaleStack) startWorker(t *testing.T, name string, proxied bool) *proc 
 
 // metric reads one unlabelled metric from the worker's /metrics.
 func (w *proc) metric(name string) (float64, error) {
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get("http://" + w.metrics + "/metrics")
+	v, err := stacktest.Metric(w.metrics, name)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("%s: %w", w.name, err)
 	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
-			return strconv.ParseFloat(v, 64)
-		}
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return 0, fmt.Errorf("%s: no metric %s", w.name, name)
+	return v, nil
 }
 
 func (w *proc) mustMetric(t *testing.T, name string) float64 {
@@ -301,7 +278,7 @@ func assertSequence(t *testing.T, what string, pubs []stacktest.Received, n int)
 // status runs `instant bridge status --json`.
 func (s *scaleStack) status(t *testing.T) bridge.Status {
 	t.Helper()
-	bin, _ := instantBinary()
+	bin := stacktest.InstantBinary(t)
 	cmd := exec.Command(bin, "bridge", "status", "--json")
 	cmd.Env = s.env
 	out, err := cmd.Output()

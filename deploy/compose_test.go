@@ -281,11 +281,7 @@ func natsPasswords(t *testing.T) map[string]string {
 // content of an accounts.conf.
 func natsPasswordsOf(t *testing.T, accounts string) map[string]string {
 	t.Helper()
-	out := map[string]string{}
-	re := regexp.MustCompile(`\{?\s*user: (\w+), password: "([^"]+)"`)
-	for _, m := range re.FindAllStringSubmatch(accounts, -1) {
-		out[m[1]] = m[2]
-	}
+	out := stacktest.NATSPasswords(accounts)
 	if len(out) == 0 {
 		t.Fatal("no users found in accounts.conf")
 	}

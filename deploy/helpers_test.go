@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,42 +17,16 @@ import (
 // readyTimeout bounds every wait for a started process to answer.
 const readyTimeout = 60 * time.Second
 
-var (
-	buildOnce sync.Once
-	buildDir  string // holds the instant binary built for this run
-	buildPath string
-	buildErr  error
-)
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
+	stacktest.RemoveBuilds()
 	os.Exit(code)
 }
 
-// instantBinary builds cmd/instant from the working tree once per test
-// run (bin/instant may be stale or missing: `make test` does not build it)
-// and returns its path.
+// instantBinary is the instant command built from the working tree.
 func instantBinary(t *testing.T) string {
 	t.Helper()
-	root := stacktest.RepoRoot(t)
-	buildOnce.Do(func() {
-		if buildDir, buildErr = os.MkdirTemp("", "instant-deploy-test-"); buildErr != nil {
-			return
-		}
-		buildPath = filepath.Join(buildDir, "instant")
-		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/instant")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/instant: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return buildPath
+	return stacktest.InstantBinary(t)
 }
 
 // readFile returns the content of a file of this folder.

@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -71,18 +70,18 @@ func TestNATSClusterPermissions(t *testing.T) {
 
 func testNATSCluster(t *testing.T, tlsFiles *stacktest.TLSFiles) {
 	deployDir := runSecrets(t)
-	c := startNATSCluster(t, deployDir, tlsFiles)
+	c := stacktest.StartNATSClusterWith(t, stacktest.NATSClusterOptions{Dir: filepath.Join(deployDir, "nats"), TLS: tlsFiles})
 	instantBin := instantBinary(t)
 
 	// The administrator creates the KV buckets, which bridge and auth may
 	// only read: docker-compose.yaml's setup does it (channel "public"),
 	// then one more channel and a user.
-	runComposeScript(t, "setup", c.env("admin"), instantBin)
-	runInstant(t, instantBin, c.env("admin"), "", "channels", "add", "orders", "--level", "public")
-	runInstant(t, instantBin, c.env("admin"), "secret-password\n", "users", "add", "alice", "--password-stdin")
+	runComposeScript(t, "setup", c.Env(t, "admin"), instantBin)
+	runInstant(t, instantBin, c.Env(t, "admin"), "", "channels", "add", "orders", "--level", "public")
+	runInstant(t, instantBin, c.Env(t, "admin"), "secret-password\n", "users", "add", "alice", "--password-stdin")
 	// bob logs out below, which ends his sessions and his websocket;
 	// alice's subscriber stays.
-	runInstant(t, instantBin, c.env("admin"), "secret-password\n", "users", "add", "bob", "--password-stdin")
+	runInstant(t, instantBin, c.Env(t, "admin"), "secret-password\n", "users", "add", "bob", "--password-stdin")
 
 	cf := stacktest.StartCentrifugo(t, stacktest.CentrifugoOptions{})
 	centrifugoEnv := []string{
@@ -104,12 +103,12 @@ func testNATSCluster(t *testing.T, tlsFiles *stacktest.TLSFiles) {
 	}
 	metricsAddr := "127.0.0.1:" + strconv.Itoa(stacktest.FreePort(t))
 	bridgeEnv := loadCompose(t).Services["bridge"].Environment
-	startProcess(t, "instant bridge", slices.Concat(c.env("bridge"), centrifugoEnv, []string{
+	startProcess(t, "instant bridge", slices.Concat(c.Env(t, "bridge"), centrifugoEnv, []string{
 		"INSTANT_METRICS_ADDR=" + metricsAddr,
 		"INSTANT_REPLICAS=" + bridgeEnv["INSTANT_REPLICAS"],
 	}), instantBin, "bridge")
 	authAddr := "127.0.0.1:" + strconv.Itoa(stacktest.FreePort(t))
-	startProcess(t, "instant auth", slices.Concat(c.env("auth"), centrifugoEnv, []string{
+	startProcess(t, "instant auth", slices.Concat(c.Env(t, "auth"), centrifugoEnv, []string{
 		"INSTANT_AUTH_ADDR=" + authAddr,
 		"INSTANT_AUTH_METRICS_ADDR=",
 		"CENTRIFUGO_HMAC_KEY=" + cf.HMACKey,
@@ -121,7 +120,7 @@ func testNATSCluster(t *testing.T, tlsFiles *stacktest.TLSFiles) {
 	t.Run("streams and buckets at three replicas", func(t *testing.T) {
 		// Created so by setup (INSTANT_REPLICAS of docker-compose.yaml)
 		// and the bridge, with no step by hand.
-		js := c.jetStream(t, "admin")
+		js := jetStreamAs(t, c, "admin")
 		waitReplicated(t, js, "INSTANT", "INSTANT_DEAD", "KV_instant_bridge", "KV_instant_channels", "KV_instant_users")
 		s, err := js.Stream(t.Context(), "INSTANT")
 		if err != nil {
@@ -154,7 +153,7 @@ func testNATSCluster(t *testing.T, tlsFiles *stacktest.TLSFiles) {
 	})
 
 	t.Run("producer", func(t *testing.T) {
-		p := c.connect(t, "producer")
+		p := connectUser(t, c, "producer")
 		publishJS(t, p.Conn, "instant.publish.public", `{"message":"from producer"}`)
 		if got := sub.Next(t, readyTimeout); !bytes.Contains(got.Data, []byte("from producer")) || got.Channel != "public" {
 			t.Errorf("subscriber got %s on %q, want the producer's message on public", got.Data, got.Channel)
@@ -162,8 +161,8 @@ func testNATSCluster(t *testing.T, tlsFiles *stacktest.TLSFiles) {
 		wantRelayed(t, p.Conn, sub, "instant.request.public", "asking")
 		// instant publish receives its acks and outcomes on
 		// _INBOX_publish.
-		wantPublished(t, instantBin, c.env("producer"), sub, "public", "stored in INSTANT", "published by the CLI")
-		wantPublished(t, instantBin, c.env("producer"), sub, "public", `"ok":true`, "published and waited for", "--wait")
+		wantPublished(t, instantBin, c.Env(t, "producer"), sub, "public", "stored in INSTANT", "published by the CLI")
+		wantPublished(t, instantBin, c.Env(t, "producer"), sub, "public", `"ok":true`, "published and waited for", "--wait")
 
 		p.refusedPublish(t, "instant.dead")
 		p.refusedPublish(t, "$JS.API.STREAM.INFO.INSTANT")
@@ -174,19 +173,19 @@ func testNATSCluster(t *testing.T, tlsFiles *stacktest.TLSFiles) {
 	})
 
 	t.Run("one-channel producer", func(t *testing.T) {
-		o := c.connect(t, "orders")
+		o := connectUser(t, c, "orders")
 		publishJS(t, o.Conn, "instant.publish.orders", `{"message":"order shipped"}`)
 		if got := sub.Next(t, readyTimeout); !bytes.Contains(got.Data, []byte("order shipped")) || got.Channel != "orders" {
 			t.Errorf("subscriber got %s on %q, want the order on orders", got.Data, got.Channel)
 		}
-		wantPublished(t, instantBin, c.env("orders"), sub, "orders", `"ok":true`, "order confirmed", "--wait")
+		wantPublished(t, instantBin, c.Env(t, "orders"), sub, "orders", `"ok":true`, "order confirmed", "--wait")
 		o.refusedPublish(t, "instant.publish.public")
 		o.refusedPublish(t, "instant.publish")
 		o.refusedPublish(t, "instant.request.public")
 	})
 
 	t.Run("bridge and auth stay in their lanes", func(t *testing.T) {
-		b := c.connect(t, "bridge")
+		b := connectUser(t, c, "bridge")
 		b.refusedPublish(t, "$JS.API.STREAM.INFO.KV_instant_users")
 		b.refusedPublish(t, "$JS.API.STREAM.DELETE.INSTANT")
 		b.refusedPublish(t, "$KV.instant_users.alice")
@@ -197,7 +196,7 @@ func testNATSCluster(t *testing.T, tlsFiles *stacktest.TLSFiles) {
 		b.refusedSubscribe(t, "_INBOX_auth.>")
 		b.refusedSubscribe(t, "_INBOX.>")
 		b.refusedSubscribe(t, ">")
-		a := c.connect(t, "auth")
+		a := connectUser(t, c, "auth")
 		a.refusedPublish(t, "instant.publish.public")
 		a.refusedPublish(t, "$JS.API.CONSUMER.MSG.NEXT.INSTANT.instant-bridge")
 		a.refusedPublish(t, "$KV.instant_channels.public")
@@ -209,7 +208,7 @@ func testNATSCluster(t *testing.T, tlsFiles *stacktest.TLSFiles) {
 	// The bridge and auth above ran with these inboxes only, so they
 	// still work; a fresh reply through each proves it after the checks.
 	t.Run("bridge and auth still answer", func(t *testing.T) {
-		p := c.connect(t, "producer")
+		p := connectUser(t, c, "producer")
 		wantRelayed(t, p.Conn, sub, "instant.request.orders", "still relaying")
 		wantLogin(t, authAddr, "alice")
 	})
@@ -310,117 +309,21 @@ func wantRelayed(t *testing.T, nc *nats.Conn, sub *stacktest.Subscriber, subject
 	}
 }
 
-// natsCluster is the 3-node cluster of nats/ running on loopback.
-type natsCluster struct {
-	addrs     []string          // client addresses, host:port
-	passwords map[string]string // of accounts.conf, by user
-	tls       *stacktest.TLSFiles
-}
-
-// url returns the NATS_URL of user: every node.
-func (c *natsCluster) url(user string) string {
-	scheme := "nats://"
-	if c.tls != nil {
-		scheme = "tls://"
-	}
-	pass, ok := c.passwords[user]
-	if !ok {
-		panic("no NATS user " + user)
-	}
-	out := make([]string, len(c.addrs))
-	for i, a := range c.addrs {
-		out[i] = scheme + user + ":" + pass + "@" + a
-	}
-	return strings.Join(out, ",")
-}
-
-// env returns the NATS settings of user: NATS_URL, and with TLS NATS_CA,
-// NATS_CERT and NATS_KEY, which instant and the nats CLI both read.
-func (c *natsCluster) env(user string) []string {
-	env := []string{"NATS_URL=" + c.url(user)}
-	if c.tls != nil {
-		env = append(env, "NATS_CA="+c.tls.CA, "NATS_CERT="+c.tls.ClientCert, "NATS_KEY="+c.tls.ClientKey)
-	}
-	return env
-}
-
-// options returns the nats.go options matching env.
-func (c *natsCluster) options() []nats.Option {
-	if c.tls == nil {
-		return nil
-	}
-	return []nats.Option{nats.RootCAs(c.tls.CA), nats.ClientCert(c.tls.ClientCert, c.tls.ClientKey)}
-}
-
-// connect connects as user, reporting the server's asynchronous errors.
-func (c *natsCluster) connect(t *testing.T, user string) *watchedConn {
+// connectUser connects to c as user, reporting the server's asynchronous
+// errors.
+func connectUser(t *testing.T, c *stacktest.NATSCluster, user string) *watchedConn {
 	t.Helper()
-	return connectAs(t, c.url(user), c.options()...)
+	return connectAs(t, c.URL(t, user, 0), c.Options()...)
 }
 
-// jetStream returns the JetStream API of a connection as user.
-func (c *natsCluster) jetStream(t *testing.T, user string) jetstream.JetStream {
+// jetStreamAs returns the JetStream API of a connection to c as user.
+func jetStreamAs(t *testing.T, c *stacktest.NATSCluster, user string) jetstream.JetStream {
 	t.Helper()
-	js, err := jetstream.New(c.connect(t, user).Conn)
+	js, err := jetstream.New(connectUser(t, c, user).Conn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return js
-}
-
-// startNATSCluster starts the three nodes of deployDir/nats on loopback,
-// with the TLS blocks of cluster.conf on and tlsFiles in them when not
-// nil, and returns the cluster once JetStream answers on each node.
-func startNATSCluster(t *testing.T, deployDir string, tlsFiles *stacktest.TLSFiles) *natsCluster {
-	t.Helper()
-	bin := stacktest.Binary(t, "nats-server")
-	src := filepath.Join(deployDir, "nats")
-	type ports struct{ client, route, http int }
-	nodes := make([]ports, 3)
-	for i := range nodes {
-		nodes[i] = ports{stacktest.FreePort(t), stacktest.FreePort(t), stacktest.FreePort(t)}
-	}
-	cluster := readFile(t, filepath.Join(src, "cluster.conf"))
-	if tlsFiles != nil {
-		cluster = enableTLS(t, cluster, *tlsFiles)
-	}
-	c := &natsCluster{passwords: natsPasswordsOf(t, readFile(t, filepath.Join(src, "accounts.conf"))), tls: tlsFiles}
-	for i, n := range nodes {
-		dir := t.TempDir()
-		conf := replaceEach(t, cluster, 1,
-			"listen: 0.0.0.0:4222", fmt.Sprintf("listen: 127.0.0.1:%d", n.client),
-			"http: 127.0.0.1:8222", fmt.Sprintf("http: 127.0.0.1:%d", n.http),
-			"listen: 0.0.0.0:6222", fmt.Sprintf("listen: 127.0.0.1:%d", n.route),
-			`store_dir: "/var/lib/nats/jetstream"`, fmt.Sprintf("store_dir: %q", filepath.Join(dir, "jetstream")),
-		)
-		for j, m := range nodes {
-			conf = replaceEach(t, conf, 1, fmt.Sprintf("@nats-%d:6222", j+1), fmt.Sprintf("@127.0.0.1:%d", m.route))
-		}
-		copyNATSConfig(t, src, dir, conf)
-		startProcess(t, fmt.Sprintf("nats-%d", i+1), nil, bin, "-c", filepath.Join(dir, fmt.Sprintf("nats-%d.conf", i+1)))
-		c.addrs = append(c.addrs, fmt.Sprintf("127.0.0.1:%d", n.client))
-	}
-	for _, n := range nodes {
-		waitHTTP(t, fmt.Sprintf("http://127.0.0.1:%d/healthz", n.http))
-	}
-	return c
-}
-
-// tlsLine matches the commented lines of cluster.conf's TLS blocks.
-var tlsLine = regexp.MustCompile(`(?m)^(\s*)#(tls: \{|  cert_file: |  key_file: |  ca_file: |  verify: |\})`)
-
-// enableTLS uncomments the two TLS blocks of cluster (clients, routes)
-// and points them at files.
-func enableTLS(t *testing.T, cluster string, files stacktest.TLSFiles) string {
-	t.Helper()
-	if n := strings.Count(cluster, "#tls: {"); n != 2 {
-		t.Fatalf("cluster.conf has %d commented TLS blocks, want 2 (clients, routes)", n)
-	}
-	cluster = tlsLine.ReplaceAllString(cluster, "$1$2")
-	return replaceEach(t, cluster, 2,
-		`"/etc/nats/tls/server.pem"`, strconv.Quote(files.ServerCert),
-		`"/etc/nats/tls/server-key.pem"`, strconv.Quote(files.ServerKey),
-		`"/etc/nats/tls/ca.pem"`, strconv.Quote(files.CA))
 }
 
 // copyNATSConfig writes the three node files and accounts.conf of the
@@ -683,16 +586,16 @@ func (c *watchedConn) wantViolation(t *testing.T, what string) {
 // testBackupRestore backs the KV buckets of cluster c up with
 // nats/backup.sh, restores them with nats/restore.sh into a fresh NATS
 // server, and wants the same channels and users there.
-func testBackupRestore(t *testing.T, c *natsCluster, instantBin string) {
+func testBackupRestore(t *testing.T, c *stacktest.NATSCluster, instantBin string) {
 	dir := filepath.Join(t.TempDir(), "backup")
 	tools := toolEnv(t, instantBin)
-	runScript(t, "backup.sh", slices.Concat(tools, c.env("admin")), "nats/backup.sh", dir)
+	runScript(t, "backup.sh", slices.Concat(tools, c.Env(t, "admin")), "nats/backup.sh", dir)
 
 	fresh := []string{"NATS_URL=" + stacktest.NATS(t).ClientURL()}
 	runScript(t, "restore.sh", slices.Concat(tools, fresh, []string{"INSTANT_REPLICAS=1"}), "nats/restore.sh", dir)
 
 	for _, what := range []string{"channels", "users"} {
-		before, after := listJSON(t, instantBin, c.env("admin"), what), listJSON(t, instantBin, fresh, what)
+		before, after := listJSON(t, instantBin, c.Env(t, "admin"), what), listJSON(t, instantBin, fresh, what)
 		if !bytes.Equal(before, after) || !bytes.Contains(after, []byte(`"alice"`)) && what == "users" ||
 			!bytes.Contains(after, []byte(`"orders"`)) && what == "channels" {
 			t.Errorf("%s after the restore:\n%s\nwant as before:\n%s", what, after, before)

@@ -39,9 +39,6 @@ import (
 	"github.com/instanthq/instant/web"
 )
 
-// chromiumPath is where Debian's chromium package puts the browser.
-const chromiumPath = "/usr/bin/chromium"
-
 // deadline bounds every wait on the page: generous, for a loaded machine.
 const deadline = time.Minute
 
@@ -288,25 +285,7 @@ type page struct {
 func (s *stack) openPage() *page {
 	t := s.t
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Geteuid() != 0 {
-			t.Skipf("%s is missing and installing it needs root: apt-get install chromium", chromiumPath)
-		}
-		t.Fatalf("%s is missing: run make packages (or make test, which installs it)", chromiumPath)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.WindowSize(1000, 900),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancelAlloc)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	t.Cleanup(cancel)
+	ctx := stacktest.Chromium(t)
 	p := &page{t: t, ctx: ctx}
 	// The first Run starts the browser and lives as long as ctx: no timeout.
 	if err := chromedp.Do(ctx, chromedp.Navigate(s.url+"/"), chromedp.WaitVisible(chromedp.ID("username"))); err != nil {

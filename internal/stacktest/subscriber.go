@@ -23,7 +23,8 @@ const (
 type Received struct {
 	Channel string
 	Data    []byte
-	Offset  uint64 // position in the channel history
+	Offset  uint64    // position in the channel history
+	At      time.Time // when it arrived (zero when read from the history)
 }
 
 // Subscriber is a real Centrifugo websocket client (centrifuge-go, JSON
@@ -95,7 +96,7 @@ func SubscribeWithTokens(tb testing.TB, wsURL, user, connToken string, channels 
 		}
 		logSubscriptionEvents(sub, s.events)
 		sub.OnPublication(func(e centrifuge.PublicationEvent) {
-			s.push(Received{Channel: ch, Data: e.Data, Offset: e.Offset})
+			s.push(Received{Channel: ch, Data: e.Data, Offset: e.Offset, At: time.Now()})
 		})
 		s.subs[ch] = sub
 	}
