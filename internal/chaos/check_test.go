@@ -2,8 +2,10 @@ package chaos
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,8 +21,15 @@ type results struct {
 	envelopes, badSent   int
 	lost, disordered     int // in Centrifugo's history
 	historyDuplicates    int
-	subLost, subDisorder int // at the subscribers, after dropping duplicates by id
-	subDuplicates        int // dropped by id at the subscribers (counted, allowed)
+	subLost, subDisorder int            // at the subscribers, after dropping duplicates by id
+	subDuplicates        int            // dropped by id at the subscribers (counted, allowed)
+	subDuplicatesBy      map[string]int // by subscriber
+	browserMsgs          int            // what the page's handlers saw
+	browserLost          int
+	browserDisorder      int // channels out of order at the browser
+	browserDuplicates    int // ids its handlers saw twice
+	browserUnrecovered   []string
+	browserStates        int // connection state changes of the page
 	deadRight            int
 	deadWrong            []string // missing, wrong code, unexpected or doubled
 	answered, timedOut   int
@@ -92,6 +101,8 @@ func (r *run) check(t *testing.T) results {
 
 	// Subscribers: every envelope of their channels, in order; duplicates
 	// (redeliveries with the same id) dropped and counted.
+	res.subDuplicatesBy = map[string]int{}
+	arrivals := map[string][]time.Time{} // at all-1, by channel
 	for _, s := range r.subs {
 		got := map[string][]int{}
 		seen := map[string]bool{}
@@ -107,10 +118,14 @@ func (r *run) check(t *testing.T) results {
 			}
 			if seen[id] {
 				res.subDuplicates++
+				res.subDuplicatesBy[s.name]++
 				continue
 			}
 			seen[id] = true
 			got[p.Channel] = append(got[p.Channel], d)
+			if s.name == "all-1" {
+				arrivals[p.Channel] = append(arrivals[p.Channel], p.At)
+			}
 		}
 		for _, ch := range r.valid {
 			if !s.channels[ch] {
@@ -128,6 +143,15 @@ func (r *run) check(t *testing.T) results {
 			}
 		}
 	}
+
+	for i := range r.outcomes {
+		o := &r.outcomes[i]
+		o.channelGap, o.gapChannel, o.medianGap = channelGaps(arrivals, r.valid, o.start, o.end)
+	}
+
+	// The browser: every envelope of the public channels once, in order;
+	// nothing of another channel.
+	r.checkBrowser(&res)
 
 	// Dead letters: exactly the bad envelopes, each with its code.
 	dead := r.readDead(t)
@@ -154,6 +178,8 @@ func (r *run) check(t *testing.T) results {
 		"duplicates in history": res.historyDuplicates, "lost at subscribers": res.subLost,
 		"channels out of order at subscribers": res.subDisorder, "access violations": res.accessViolations,
 		"answered requests missing from history": res.requestLost,
+		"lost at the browser":                    res.browserLost, "channels out of order at the browser": res.browserDisorder,
+		"duplicates at the browser": res.browserDuplicates, "channels the browser could not recover": len(res.browserUnrecovered),
 	} {
 		if n != 0 {
 			t.Errorf("%s: %d", what, n)
@@ -169,6 +195,79 @@ func (r *run) check(t *testing.T) results {
 		}
 	}
 	return res
+}
+
+// checkBrowser reads what the browser page's handlers saw and counts
+// what was lost, out of order, doubled or not the page's to see (an
+// anonymous visitor sees public channels only).
+func (r *run) checkBrowser(res *results) {
+	msgs, states, unrecovered, err := r.browser.take()
+	if err != nil {
+		r.errs = append(r.errs, fmt.Sprintf("browser: %v", err))
+		return
+	}
+	res.browserMsgs, res.browserStates, res.browserUnrecovered = len(msgs), len(states), unrecovered
+	got := map[string][]int{}
+	seen := map[string]bool{}
+	for _, m := range msgs {
+		if levelOf(r.channels, m.Channel) != instant.LevelPublic {
+			res.accessViolations++
+			r.errs = append(r.errs, fmt.Sprintf("the browser, an anonymous visitor, received %s", m.Channel))
+			continue
+		}
+		if seen[m.ID] {
+			res.browserDuplicates++
+			continue
+		}
+		seen[m.ID] = true
+		var d int
+		if err := json.Unmarshal(m.Data, &d); err != nil {
+			r.errs = append(r.errs, fmt.Sprintf("browser: message %s on %s: data %s", m.ID, m.Channel, m.Data))
+			continue
+		}
+		got[m.Channel] = append(got[m.Channel], d)
+	}
+	for _, ch := range r.valid {
+		if levelOf(r.channels, ch) != instant.LevelPublic {
+			continue
+		}
+		for i, d := range got[ch] {
+			if d != i {
+				res.browserDisorder++
+				r.errs = append(r.errs, fmt.Sprintf("browser: %s's %dth message holds %d", ch, i, d))
+				break
+			}
+		}
+		res.browserLost += max(0, r.sent[ch]-len(got[ch]))
+	}
+	if res.browserLost > 0 || len(unrecovered) > 0 {
+		r.errs = append(r.errs, fmt.Sprintf("browser: connection states %v, unrecovered %v", states, unrecovered))
+	}
+}
+
+// channelGaps returns, over the channels, the longest time between two
+// consecutive arrivals (arrivals by channel, in order) that overlaps the
+// window from..to, its channel, and the median of each channel's longest.
+func channelGaps(arrivals map[string][]time.Time, channels []string, from, to time.Time) (longest time.Duration, channel string, median time.Duration) {
+	var each []time.Duration
+	for _, ch := range channels {
+		at := arrivals[ch]
+		var worst time.Duration
+		for i := 1; i < len(at); i++ {
+			if at[i].After(from) && at[i-1].Before(to) {
+				worst = max(worst, at[i].Sub(at[i-1]))
+			}
+		}
+		each = append(each, worst)
+		if worst > longest {
+			longest, channel = worst, ch
+		}
+	}
+	slices.Sort(each)
+	if len(each) > 0 {
+		median = each[len(each)/2]
+	}
+	return longest, channel, median
 }
 
 // around returns the data of the publications near offset in h.
@@ -228,9 +327,9 @@ func (r *run) report(res results) string {
 	fmt.Fprintf(&b, "# instant chaos run\n\n")
 	elapsed := time.Since(r.began)
 	fmt.Fprintf(&b, "%d valid envelopes on %d channels and %d bad ones from %d producers (target %d/s; %.0f/s averaged over the whole run), %d requests; "+
-		"3 NATS nodes, 2 Centrifugo nodes on Redis, 3 bridge workers, 1 auth. Duration %v.\n\n",
+		"3 NATS nodes, 2 Centrifugo nodes on Redis, 3 bridge workers, 1 auth; %d centrifuge-go subscribers and a Chromium page. Duration %v.\n\n",
 		res.envelopes, len(r.valid), res.badSent, r.cfg.producers, r.cfg.rate, float64(res.envelopes+res.badSent)/elapsed.Seconds(),
-		res.answered+res.timedOut+len(res.wrongReplies), elapsed.Round(time.Second))
+		res.answered+res.timedOut+len(res.wrongReplies), len(r.subs), elapsed.Round(time.Second))
 	fmt.Fprintf(&b, "| check | result |\n|---|---|\n")
 	row := func(k string, v any) { fmt.Fprintf(&b, "| %s | %v |\n", k, v) }
 	row("lost (history)", res.lost)
@@ -238,7 +337,13 @@ func (r *run) report(res results) string {
 	row("duplicates (history)", res.historyDuplicates)
 	row("lost (subscribers)", res.subLost)
 	row("channels out of order (subscribers)", res.subDisorder)
-	row("duplicates dropped by id (subscribers)", res.subDuplicates)
+	var by []string
+	for _, name := range sortedKeys(res.subDuplicatesBy) {
+		by = append(by, fmt.Sprintf("%s %d", name, res.subDuplicatesBy[name]))
+	}
+	row("duplicates seen by raw centrifuge-go subscribers (dropped by id)", fmt.Sprintf("%d %s", res.subDuplicates, strings.Join(by, ", ")))
+	row("browser: messages / lost / channels out of order / duplicates", fmt.Sprintf("%d / %d / %d / %d", res.browserMsgs, res.browserLost, res.browserDisorder, res.browserDuplicates))
+	row("browser: connection state changes / channels not recovered", fmt.Sprintf("%d / %d", res.browserStates, len(res.browserUnrecovered)))
 	row("dead letters right / bad envelopes", fmt.Sprintf("%d / %d", res.deadRight, res.badSent))
 	row("dead letters wrong", len(res.deadWrong))
 	row("requests answered / timed out / wrong", fmt.Sprintf("%d / %d / %d", res.answered, res.timedOut, len(res.wrongReplies)))
@@ -248,10 +353,20 @@ func (r *run) report(res results) string {
 	for _, name := range sortedKeys(r.peakRSS) {
 		row("peak RSS "+name, fmt.Sprintf("%.1f MiB", float64(r.peakRSS[name])/(1<<20)))
 	}
-	fmt.Fprintf(&b, "\n| fault | at | all relayed after | longest gap without relaying |\n|---|---|---|---|\n")
-	for _, o := range r.outcomes {
-		fmt.Fprintf(&b, "| %s | %.1fs | %v | %v |\n", o.name, o.start.Sub(r.began).Seconds(),
-			o.recovery.Round(100*time.Millisecond), o.gap.Round(100*time.Millisecond))
+	fmt.Fprintf(&b, "\nRecovery time of a fault: the longest time between two publications of one channel arriving at a subscriber "+
+		"on the Centrifugo node no fault kills, from the fault until everything published before its end was relayed "+
+		"(at this rate a channel gets one every %v).\n\n", (time.Duration(len(r.valid)) * time.Second / time.Duration(r.cfg.rate)).Round(time.Millisecond))
+	fmt.Fprintf(&b, "| # | fault | at | all relayed after | longest gap without relaying (workers) | recovery time (channel) | median over channels |\n|---|---|---|---|---|---|---|\n")
+	for i, o := range r.outcomes {
+		fmt.Fprintf(&b, "| %d | %s | %.1fs | %v | %v | %v (%s) | %v |\n", i+1, o.name, o.start.Sub(r.began).Seconds(),
+			o.end.Sub(o.start).Round(100*time.Millisecond), o.gap.Round(100*time.Millisecond),
+			o.channelGap.Round(100*time.Millisecond), o.gapChannel, o.medianGap.Round(100*time.Millisecond))
+	}
+	if len(r.notes) > 0 {
+		b.WriteString("\n")
+		for _, n := range r.notes {
+			fmt.Fprintf(&b, "- %s\n", n)
+		}
 	}
 	return b.String()
 }

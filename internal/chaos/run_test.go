@@ -27,7 +27,9 @@ type run struct {
 	s        *stack
 	valid    []string
 	reqChs   []string
+	channels []instant.Channel // the registry
 	subs     []*subscriber
+	browser  *browser
 	outcomes []outcome
 	began    time.Time
 	log      func(string)
@@ -46,6 +48,7 @@ type run struct {
 	retries  int
 	restarts []string // unplanned restarts of instant processes
 	errs     []string
+	notes    []string
 	peakRSS  map[string]int64
 	pids     map[int]bool
 	relayed  []point            // the workers' relayed envelopes over time
@@ -70,7 +73,7 @@ type subscriber struct {
 func newRun(t *testing.T, cfg settings) *run {
 	valid, reqChs, all := channelsOf(cfg)
 	r := &run{
-		cfg: cfg, valid: valid, reqChs: reqChs,
+		cfg: cfg, valid: valid, reqChs: reqChs, channels: all,
 		done: make(chan struct{}), sent: map[string]int{}, bad: map[string]instant.Code{},
 		answered: map[string][]int{}, reqNext: map[string]int{},
 		peakRSS: map[string]int64{}, pids: map[int]bool{}, counters: map[string]float64{},
@@ -79,14 +82,21 @@ func newRun(t *testing.T, cfg settings) *run {
 	r.s = startStack(t, all, cfg.historyMax)
 	subscribed := append(append([]string(nil), valid...), reqChs...)
 	for i, c := range r.s.cents {
-		// One client on each node sees every channel, with tokens signed
-		// here; alice's, with the tokens instant auth gives her at login,
-		// those she may see.
-		r.subs = append(r.subs, &subscriber{Subscriber: c.Subscribe(t, fmt.Sprintf("all-%d", i+1), subscribed...),
-			name: fmt.Sprintf("all-%d", i+1), node: i, channels: setOf(subscribed)})
+		// Through the load balancer that prefers node i: when node i
+		// dies, its clients reconnect to the other node. One client sees
+		// every channel, with tokens signed here; alice's, with the
+		// tokens instant auth gives her at login, those she may see.
+		wsURL := "ws://" + r.s.ws[i].Addr + "/connection/websocket"
+		name := fmt.Sprintf("all-%d", i+1)
+		tokens := make([]stacktest.ChannelToken, 0, len(subscribed))
+		for _, ch := range subscribed {
+			tokens = append(tokens, stacktest.ChannelToken{Channel: ch, Token: c.SubToken(t, name, ch)})
+		}
+		r.subs = append(r.subs, &subscriber{Subscriber: stacktest.SubscribeWithTokens(t, wsURL, name, c.ConnToken(t, name), tokens...),
+			name: name, node: i, channels: setOf(subscribed)})
 		ws, given := r.s.login(t, "alice", alicePassword)
 		mine := map[string]bool{}
-		var tokens []stacktest.ChannelToken
+		tokens = tokens[:0]
 		for _, ct := range given {
 			if ct.Channel == staffChannel {
 				t.Errorf("instant auth gave alice a token for %s, a staff channel", staffChannel)
@@ -100,10 +110,13 @@ func newRun(t *testing.T, cfg settings) *run {
 		if len(tokens) != len(subscribed)-1 {
 			t.Errorf("instant auth gave alice tokens for %d of the %d channels she may see", len(tokens), len(subscribed)-1)
 		}
+		name = fmt.Sprintf("alice-%d", i+1)
 		r.subs = append(r.subs, &subscriber{
-			Subscriber: stacktest.SubscribeWithTokens(t, c.WSURL, fmt.Sprintf("alice-%d", i+1), ws, tokens...),
-			name:       fmt.Sprintf("alice-%d", i+1), node: i, channels: mine})
+			Subscriber: stacktest.SubscribeWithTokens(t, wsURL, name, ws, tokens...),
+			name:       name, node: i, channels: mine})
 	}
+	// The browser page on the node that dies, as an anonymous visitor.
+	r.browser = openBrowser(t, r.s.authURL, "ws://"+r.s.ws[1].Addr+"/connection/websocket")
 	t.Cleanup(r.stop)
 	return r
 }
@@ -118,6 +131,14 @@ func setOf(s []string) map[string]bool {
 
 func (r *run) logf(format string, args ...any) {
 	r.log(fmt.Sprintf("%6.1fs ", time.Since(r.began).Seconds()) + fmt.Sprintf(format, args...))
+}
+
+// note logs a finding of the run that the report lists too.
+func (r *run) note(format string, args ...any) {
+	r.logf(format, args...)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.notes = append(r.notes, fmt.Sprintf(format, args...))
 }
 
 func (r *run) fail(format string, args ...any) {
@@ -491,4 +512,28 @@ func workerProcs(s *stack) []*stacktest.Proc {
 		ps = append(ps, w.Proc)
 	}
 	return ps
+}
+
+// failover waits until the websocket clients of Centrifugo node 2 (those
+// of the load balancer preferring it: all-2, alice-2 and the browser)
+// are connected to node 1 and subscribed again, while node 2 is down.
+func (r *run) failover(t *testing.T) {
+	t.Helper()
+	clients := 1 // the browser
+	for _, s := range r.subs {
+		if s.node == 1 {
+			clients++
+		}
+	}
+	b := r.s.ws[1]
+	stacktest.WaitFor(t, readyTimeout, "the killed node's clients connected to the other node", func() bool {
+		open := b.Open()
+		return open[0] == 0 && open[1] >= clients
+	})
+	for _, s := range r.subs {
+		if s.node == 1 {
+			s.WaitSubscribed(t, readyTimeout)
+		}
+	}
+	stacktest.WaitFor(t, readyTimeout, "the browser subscribed again", r.browser.subscribed)
 }

@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -10,11 +9,9 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,9 +39,13 @@ const maxPayload = 4096
 
 // stack is the production-shaped cluster.
 type stack struct {
-	nats    *stacktest.NATSCluster
-	redis   *stacktest.Redis
-	cents   []*stacktest.Centrifugo
+	nats  *stacktest.NATSCluster
+	redis *stacktest.Redis
+	cents []*stacktest.Centrifugo
+	// ws[i] and api[i] are the load balancers in front of the Centrifugo
+	// nodes that prefer node i: clients' websockets and the HTTP API of
+	// the workers and auth.
+	ws, api []*stacktest.Balancer
 	workers []*worker
 	auth    *stacktest.Proc
 	authURL string // http://127.0.0.1:PORT of instant auth
@@ -58,34 +59,17 @@ type worker struct {
 	metrics string // host:port of its /metrics
 }
 
-var buildInstant = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "instant-chaos-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "instant")
-	out, err := exec.Command("go", "build", "-o", bin, "../../cmd/instant").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build ./cmd/instant: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
-func instantBinary(t *testing.T) string {
-	t.Helper()
-	bin, err := buildInstant()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(filepath.Dir(bin)) })
-	return bin
+func TestMain(m *testing.M) {
+	code := m.Run()
+	stacktest.RemoveBuilds()
+	os.Exit(code)
 }
 
 // startStack brings the cluster up with channels registered and every
 // stream and bucket at three replicas.
 func startStack(t *testing.T, channels []instant.Channel, historySize int) *stack {
 	t.Helper()
-	bin := instantBinary(t)
+	bin := stacktest.InstantBinary(t)
 	s := &stack{}
 	s.nats = stacktest.StartNATSCluster(t)
 	s.admin = stacktest.Connect(t, s.nats.URL(t, "admin", 0))
@@ -132,6 +116,14 @@ func startStack(t *testing.T, channels []instant.Channel, historySize int) *stac
 	for i := range 2 {
 		s.cents = append(s.cents, startCentrifugo(t, i, s.redis.Addr(), apiKey, hmacKey, historySize))
 	}
+	for i := range s.cents {
+		var backends []string
+		for j := range s.cents {
+			backends = append(backends, "127.0.0.1:"+strconv.Itoa(s.cents[(i+j)%len(s.cents)].Port))
+		}
+		s.ws = append(s.ws, stacktest.StartBalancer(t, backends...))
+		s.api = append(s.api, stacktest.StartBalancer(t, backends...))
+	}
 	for i := range 3 {
 		s.workers = append(s.workers, s.newWorker(t, bin, i))
 	}
@@ -147,10 +139,13 @@ func startStack(t *testing.T, channels []instant.Channel, historySize int) *stac
 		"INSTANT_AUTH_ADDR=" + authAddr,
 		"INSTANT_AUTH_METRICS_ADDR=",
 		"CENTRIFUGO_HOST=http://127.0.0.1",
-		"CENTRIFUGO_PORT=" + strconv.Itoa(s.cents[0].Port),
+		"CENTRIFUGO_PORT=" + strconv.Itoa(s.api[0].Port),
 		"CENTRIFUGO_API_KEY=" + apiKey,
 		"CENTRIFUGO_HMAC_KEY=" + hmacKey,
 		"INSTANT_REPLICAS=3",
+		// The browser page connects as an anonymous visitor: public
+		// channels only.
+		"INSTANT_ANONYMOUS=true",
 	}, bin, "auth")
 	waitHTTP(t, "http://"+authAddr+"/readyz")
 	s.authURL = "http://" + authAddr
@@ -166,12 +161,13 @@ func startStack(t *testing.T, channels []instant.Channel, historySize int) *stac
 func (s *stack) newWorker(t *testing.T, bin string, i int) *worker {
 	t.Helper()
 	w := &worker{metrics: "127.0.0.1:" + strconv.Itoa(stacktest.FreePort(t))}
-	c := s.cents[i%len(s.cents)]
+	// Through a load balancer that prefers one node, as a service in
+	// front of the Centrifugo nodes does.
 	w.Proc = stacktest.NewProc(t, fmt.Sprintf("bridge-%d", i+1), []string{
 		"NATS_URL=" + s.nats.URL(t, "bridge", i),
 		"CENTRIFUGO_HOST=http://127.0.0.1",
-		"CENTRIFUGO_PORT=" + strconv.Itoa(c.Port),
-		"CENTRIFUGO_API_KEY=" + c.APIKey,
+		"CENTRIFUGO_PORT=" + strconv.Itoa(s.api[i%len(s.api)].Port),
+		"CENTRIFUGO_API_KEY=" + s.cents[0].APIKey,
 		"INSTANT_METRICS_ADDR=" + w.metrics,
 		"INSTANT_MAX_PAYLOAD=" + strconv.Itoa(maxPayload),
 		"INSTANT_LOG_LEVEL=info",
@@ -341,17 +337,5 @@ func (s *stack) login(t *testing.T, user, password string) (string, []stacktest.
 
 // relayed reads instant_bridge_relayed_total from the worker's /metrics.
 func (w *worker) relayed() (float64, error) {
-	c := http.Client{Timeout: 300 * time.Millisecond}
-	resp, err := c.Get("http://" + w.metrics + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "instant_bridge_relayed_total "); ok {
-			return strconv.ParseFloat(v, 64)
-		}
-	}
-	return 0, fmt.Errorf("%s: no instant_bridge_relayed_total", w.Name)
+	return stacktest.Metric(w.metrics, "instant_bridge_relayed_total")
 }
