@@ -51,10 +51,10 @@ func runDev(ctx context.Context, args []string, env *Env) error {
 	fs := newFlags("dev")
 	dataDir := fs.String("data", "data", "folder for NATS data, secrets, users and the Centrifugo config (kept across runs)")
 	var ports devPorts
-	fs.IntVar(&ports.NATS, "nats-port", 4222, "NATS port")
-	fs.IntVar(&ports.Centrifugo, "centrifugo-port", 8000, "Centrifugo port")
-	fs.IntVar(&ports.Auth, "auth-port", 8001, "auth module and demo page port")
-	fs.IntVar(&ports.Metrics, "metrics-port", 8002, "the bridge's /metrics, /healthz and /readyz port")
+	fs.IntVar(&ports.NATS, "nats-port", defaultNATSPort, "NATS port")
+	fs.IntVar(&ports.Centrifugo, "centrifugo-port", defaultCentrifugoPort, "Centrifugo port")
+	fs.IntVar(&ports.Auth, "auth-port", defaultAuthPort, "auth module and demo page port")
+	fs.IntVar(&ports.Metrics, "metrics-port", defaultMetricsPort, "the bridge's /metrics, /healthz and /readyz port")
 	centBin := fs.String("centrifugo", "", "Centrifugo binary (default: bin/centrifugo next to instant, then PATH)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/instanthq/instant/bridge"
 	"github.com/instanthq/instant/centrifugo"
 )
 
@@ -60,21 +61,21 @@ func (in installation) settings() string {
 #   set -a; . ./%s; set +a
 # (or systemd's EnvironmentFile=, docker's --env-file). See README.md for
 # every setting.
-NATS_URL=nats://127.0.0.1:4222
-CENTRIFUGO_HOST=http://localhost
+NATS_URL=%s
+CENTRIFUGO_HOST=%s
 CENTRIFUGO_PORT=%d
 CENTRIFUGO_API_KEY=%s
 CENTRIFUGO_HMAC_KEY=%s
-SITE_NAME=Site
-`, centrifugoConfigFile, settingsFile, in.Port, in.APIKey, in.HMACKey)
+SITE_NAME=%s
+`, centrifugoConfigFile, settingsFile, defaultNATSURL, defaultCentrifugoHost, in.Port, in.APIKey, in.HMACKey, bridge.DefaultSite)
 }
 
 // runInit is `instant init [DIR]`.
 func runInit(_ context.Context, args []string, env *Env) error {
 	fs := newFlags("init")
 	force := fs.Bool("force", false, "overwrite existing files")
-	port := fs.Int("centrifugo-port", 8000, "Centrifugo's HTTP port")
-	origins := fs.String("origins", "http://localhost:8001", "comma-separated origins of the pages that connect to Centrifugo")
+	port := fs.Int("centrifugo-port", defaultCentrifugoPort, "Centrifugo's HTTP port")
+	origins := fs.String("origins", fmt.Sprintf("http://localhost:%d", defaultAuthPort), "comma-separated origins of the pages that connect to Centrifugo")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err

@@ -43,6 +43,20 @@ type settings struct {
 	Auth   auth.Config
 }
 
+// The defaults of the instant command's own settings (the libraries'
+// are theirs): the ports of one machine, which `instant dev` and
+// `instant init` take as their flags' defaults too.
+const (
+	defaultNATSPort        = 4222
+	defaultCentrifugoHost  = "http://localhost"
+	defaultCentrifugoPort  = 8000
+	defaultAuthPort        = 8001
+	defaultMetricsPort     = 8002
+	defaultAuthMetricsPort = 8003
+)
+
+var defaultNATSURL = fmt.Sprintf("nats://127.0.0.1:%d", defaultNATSPort)
+
 // apiURL is the Centrifugo HTTP API endpoint.
 func (s settings) apiURL() string { return s.CentrifugoURL + "/api" }
 
@@ -54,10 +68,10 @@ func (s settings) apiURL() string { return s.CentrifugoURL + "/api" }
 func loadSettings(lookup func(string) (string, bool)) (settings, error) {
 	r := envReader{lookup: lookup}
 	s := settings{
-		NATSURL:      r.str("NATS_URL", "nats://127.0.0.1:4222"),
+		NATSURL:      r.str("NATS_URL", defaultNATSURL),
 		APIKey:       r.str("CENTRIFUGO_API_KEY", ""),
 		BatchBytes:   r.positive("INSTANT_BATCH_BYTES", centrifugo.DefaultMaxRequestBytes),
-		MetricsAddr:  r.strAllowEmpty("INSTANT_METRICS_ADDR", ":8002"),
+		MetricsAddr:  r.strAllowEmpty("INSTANT_METRICS_ADDR", fmt.Sprintf(":%d", defaultMetricsPort)),
 		ChannelsFile: r.str("INSTANT_CHANNELS_FILE", ""),
 		NATS: natsSettings{
 			CA:    r.str("NATS_CA", ""),
@@ -84,8 +98,8 @@ func loadSettings(lookup func(string) (string, bool)) (settings, error) {
 			StreamMaxAge:    r.duration("INSTANT_STREAM_MAX_AGE", 0),
 		},
 		RequestTimeout:  10 * time.Second,
-		AuthAddr:        r.str("INSTANT_AUTH_ADDR", ":8001"),
-		AuthMetricsAddr: r.strAllowEmpty("INSTANT_AUTH_METRICS_ADDR", ":8003"),
+		AuthAddr:        r.str("INSTANT_AUTH_ADDR", fmt.Sprintf(":%d", defaultAuthPort)),
+		AuthMetricsAddr: r.strAllowEmpty("INSTANT_AUTH_METRICS_ADDR", fmt.Sprintf(":%d", defaultAuthMetricsPort)),
 		HTTP:            defaultHTTPTimeouts,
 		Auth: auth.Config{
 			HMACKey:          r.str("CENTRIFUGO_HMAC_KEY", ""),
@@ -108,8 +122,8 @@ func loadSettings(lookup func(string) (string, bool)) (settings, error) {
 		r.fail("NATS_CREDS", "set NATS_CREDS or NATS_NKEY, not both")
 	}
 	r.refusePlaceholders()
-	host := r.str("CENTRIFUGO_HOST", "http://localhost")
-	port := r.positive("CENTRIFUGO_PORT", 8000)
+	host := r.str("CENTRIFUGO_HOST", defaultCentrifugoHost)
+	port := r.positive("CENTRIFUGO_PORT", defaultCentrifugoPort)
 	if !validPort(port) {
 		r.fail("CENTRIFUGO_PORT", "%d is not a TCP port", port)
 	}
