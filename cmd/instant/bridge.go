@@ -234,7 +234,7 @@ func runBridgeStatus(ctx context.Context, args []string, env *Env) error {
 	if err != nil {
 		return err
 	}
-	nc, err := connectNATS(s, "bridge", newLogger(env))
+	nc, err := connectNATS(s, "bridge", newLogger(env, s))
 	if err != nil {
 		return err
 	}

@@ -82,7 +82,7 @@ func runDev(ctx context.Context, args []string, env *Env) error {
 	if err := s.requireAuth(); err != nil {
 		return err
 	}
-	log := newLogger(env)
+	log := newLogger(env, s)
 	defer func() { _ = log.Sync() }()
 
 	srv, err := localnats.Start(localnats.Options{Port: ports.NATS, StoreDir: filepath.Join(*dataDir, "nats")})

@@ -40,7 +40,7 @@ func withNATS(ctx context.Context, env *Env, command string, f func(settings, *n
 	if err != nil {
 		return err
 	}
-	nc, err := connectNATS(s, command, newLogger(env))
+	nc, err := connectNATS(s, command, newLogger(env, s))
 	if err != nil {
 		return err
 	}

@@ -8,13 +8,10 @@ import (
 )
 
 // newLogger returns a JSON logger writing to the command's stderr, one
-// line per event. INSTANT_LOG_LEVEL (debug, info, warn, error) sets the
-// level; info by default.
-func newLogger(env *Env) *zap.Logger {
+// line per event, at s.LogLevel (INSTANT_LOG_LEVEL).
+func newLogger(env *Env, s settings) *zap.Logger {
 	level := zapcore.InfoLevel
-	if v, ok := env.LookupEnv("INSTANT_LOG_LEVEL"); ok {
-		_ = level.Set(v)
-	}
+	_ = level.Set(s.LogLevel) // one of logLevels
 	enc := zap.NewProductionEncoderConfig()
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
 	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(env.Stderr)), level)

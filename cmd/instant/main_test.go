@@ -102,6 +102,7 @@ func TestUsageAndConfigErrors(t *testing.T) {
 		{"publish bad data", base, []string{"publish", "public", "--data", "{"}, 2, "--data"},
 		{"publish null data", base, []string{"publish", "public", "--data", "null"}, 2, "--data"},
 		{"bad secure cookies", with("INSTANT_SECURE_COOKIES", "yes"), []string{"auth"}, 2, "INSTANT_SECURE_COOKIES"},
+		{"bad log level", with("INSTANT_LOG_LEVEL", "loud"), []string{"channels", "list"}, 2, "INSTANT_LOG_LEVEL"},
 		{"publish bad channel", base, []string{"publish", "a.b", "hi"}, 2, "channel"},
 		{"channels add without level", base, []string{"channels", "add", "x"}, 2, "--level"},
 		{"channels add bad level", base, []string{"channels", "add", "x", "--level", "root"}, 2, "level"},

@@ -52,7 +52,7 @@ func runPublish(ctx context.Context, args []string, env *Env) error {
 	if err != nil {
 		return err
 	}
-	nc, err := connectNATS(s, "publish", newLogger(env))
+	nc, err := connectNATS(s, "publish", newLogger(env, s))
 	if err != nil {
 		return err
 	}

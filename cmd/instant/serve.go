@@ -33,7 +33,7 @@ func runService(ctx context.Context, name string, args []string, env *Env, withB
 	if err != nil {
 		return err
 	}
-	log := newLogger(env)
+	log := newLogger(env, s)
 	defer func() { _ = log.Sync() }()
 	nc, err := connectNATS(s, name, log)
 	if err != nil {

@@ -37,6 +37,8 @@ type settings struct {
 	// AuthMetricsAddr serves auth's /metrics, /healthz and /readyz apart
 	// from its public port; "" disables.
 	AuthMetricsAddr string
+	// LogLevel is one of logLevels.
+	LogLevel string
 	// HTTP bounds the connections of every HTTP server.
 	HTTP   httpTimeouts
 	Bridge bridge.Config
@@ -57,6 +59,9 @@ const (
 
 var defaultNATSURL = fmt.Sprintf("nats://127.0.0.1:%d", defaultNATSPort)
 
+// logLevels are the values of INSTANT_LOG_LEVEL.
+var logLevels = []string{"debug", "info", "warn", "error"}
+
 // apiURL is the Centrifugo HTTP API endpoint.
 func (s settings) apiURL() string { return s.CentrifugoURL + "/api" }
 
@@ -69,6 +74,7 @@ func loadSettings(lookup func(string) (string, bool)) (settings, error) {
 	r := envReader{lookup: lookup}
 	s := settings{
 		NATSURL:      r.str("NATS_URL", defaultNATSURL),
+		LogLevel:     r.oneOf("INSTANT_LOG_LEVEL", "info", logLevels...),
 		APIKey:       r.str("CENTRIFUGO_API_KEY", ""),
 		BatchBytes:   r.positive("INSTANT_BATCH_BYTES", centrifugo.DefaultMaxRequestBytes),
 		MetricsAddr:  r.strAllowEmpty("INSTANT_METRICS_ADDR", fmt.Sprintf(":%d", defaultMetricsPort)),
