@@ -223,11 +223,7 @@ func noSniff(h http.Handler) http.Handler {
 func runBridgeStatus(ctx context.Context, args []string, env *Env) error {
 	fs := newFlags("bridge status")
 	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs("bridge status", pos, 0, 0); err != nil {
+	if _, err := parseFlags(fs, args, 0, 0); err != nil {
 		return err
 	}
 	s, err := loadSettings(env.LookupEnv)

@@ -31,11 +31,8 @@ func channelsAdd(ctx context.Context, args []string, env *Env) error {
 	level := fs.String("level", "", "access level: public, users, groups, staff or superuser")
 	groups := fs.String("groups", "", "comma-separated groups that may see the channel")
 	inactive := fs.Bool("inactive", false, "register the channel inactive")
-	pos, err := parseFlags(fs, args)
+	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
-		return err
-	}
-	if err := wantArgs("channels add", pos, 1, 1); err != nil {
 		return err
 	}
 	if *level == "" {
@@ -56,11 +53,8 @@ func channelsAdd(ctx context.Context, args []string, env *Env) error {
 }
 
 func channelsRm(ctx context.Context, args []string, env *Env) error {
-	pos, err := parseFlags(newFlags("channels rm"), args)
+	pos, err := parseFlags(newFlags("channels rm"), args, 1, 1)
 	if err != nil {
-		return err
-	}
-	if err := wantArgs("channels rm", pos, 1, 1); err != nil {
 		return err
 	}
 	return withStore(ctx, env, func(store *registry.Store) error {
@@ -75,11 +69,7 @@ func channelsRm(ctx context.Context, args []string, env *Env) error {
 func channelsList(ctx context.Context, args []string, env *Env) error {
 	fs := newFlags("channels list")
 	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs("channels list", pos, 0, 0); err != nil {
+	if _, err := parseFlags(fs, args, 0, 0); err != nil {
 		return err
 	}
 	return withStore(ctx, env, func(store *registry.Store) error {
@@ -96,11 +86,8 @@ func channelsList(ctx context.Context, args []string, env *Env) error {
 func channelsImport(ctx context.Context, args []string, env *Env) error {
 	fs := newFlags("channels import")
 	replace := fs.Bool("replace", false, "remove registered channels the file does not list")
-	pos, err := parseFlags(fs, args)
+	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
-		return err
-	}
-	if err := wantArgs("channels import", pos, 1, 1); err != nil {
 		return err
 	}
 	chs, err := registry.LoadFile(pos[0])

@@ -56,11 +56,7 @@ func runDev(ctx context.Context, args []string, env *Env) error {
 	fs.IntVar(&ports.Auth, "auth-port", defaultAuthPort, "auth module and demo page port")
 	fs.IntVar(&ports.Metrics, "metrics-port", defaultMetricsPort, "the bridge's /metrics, /healthz and /readyz port")
 	centBin := fs.String("centrifugo", "", "Centrifugo binary (default: bin/centrifugo next to instant, then PATH)")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs("dev", pos, 0, 0); err != nil {
+	if _, err := parseFlags(fs, args, 0, 0); err != nil {
 		return err
 	}
 	s, err := loadSettings(env.LookupEnv)

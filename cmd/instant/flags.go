@@ -26,8 +26,8 @@ func (h *helpRequested) Error() string { return h.fs.Name() + ": help requested"
 
 // parseFlags parses args, accepting flags before, between and after the
 // positional arguments (everything after "--" is positional), and returns
-// the positional arguments.
-func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+// the positional arguments: min to max of them, or a usage error.
+func parseFlags(fs *flag.FlagSet, args []string, min, max int) ([]string, error) {
 	var tail []string
 	if i := slices.Index(args, "--"); i >= 0 {
 		args, tail = args[:i], args[i+1:]
@@ -41,7 +41,11 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 		}
 		args = fs.Args()
 		if len(args) == 0 {
-			return append(pos, tail...), nil
+			pos = append(pos, tail...)
+			if len(pos) < min || len(pos) > max {
+				return nil, usagef("%s: wrong number of arguments (run `instant help`)", fs.Name())
+			}
+			return pos, nil
 		}
 		pos, args = append(pos, args[0]), args[1:]
 	}
@@ -56,12 +60,4 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-// wantArgs checks the number of positional arguments.
-func wantArgs(cmd string, pos []string, min, max int) error {
-	if len(pos) < min || len(pos) > max {
-		return usagef("%s: wrong number of arguments (run `instant help`)", cmd)
-	}
-	return nil
 }

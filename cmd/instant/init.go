@@ -76,11 +76,8 @@ func runInit(_ context.Context, args []string, env *Env) error {
 	force := fs.Bool("force", false, "overwrite existing files")
 	port := fs.Int("centrifugo-port", defaultCentrifugoPort, "Centrifugo's HTTP port")
 	origins := fs.String("origins", fmt.Sprintf("http://localhost:%d", defaultAuthPort), "comma-separated origins of the pages that connect to Centrifugo")
-	pos, err := parseFlags(fs, args)
+	pos, err := parseFlags(fs, args, 0, 1)
 	if err != nil {
-		return err
-	}
-	if err := wantArgs("init", pos, 0, 1); err != nil {
 		return err
 	}
 	dir := "."

@@ -187,11 +187,7 @@ func dispatch(ctx context.Context, args []string, env *Env) error {
 	case "channels":
 		return runChannels(ctx, rest, env)
 	case "version", "--version", "-version":
-		pos, err := parseFlags(newFlags("version"), rest)
-		if err != nil {
-			return err
-		}
-		if err := wantArgs("version", pos, 0, 0); err != nil {
+		if _, err := parseFlags(newFlags("version"), rest, 0, 0); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "instant %s\n", version)

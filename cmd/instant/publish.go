@@ -25,11 +25,8 @@ func runPublish(ctx context.Context, args []string, env *Env) error {
 	eventClass := fs.String("event-class", "", "event class tag")
 	bucket := fs.String("bucket", "", "bucket tag")
 	wait := fs.Bool("wait", false, "wait for the bridge's outcome and print it")
-	pos, err := parseFlags(fs, args)
+	pos, err := parseFlags(fs, args, 1, 2)
 	if err != nil {
-		return err
-	}
-	if err := wantArgs("publish", pos, 1, 2); err != nil {
 		return err
 	}
 	if err := instant.ValidChannelName(pos[0]); err != nil {

@@ -10,11 +10,7 @@ import (
 // long-running parts named by withBridge and withAuth, on one NATS
 // connection, until ctx ends.
 func runService(ctx context.Context, name string, args []string, env *Env, withBridge, withAuth bool) error {
-	pos, err := parseFlags(newFlags(name), args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs(name, pos, 0, 0); err != nil {
+	if _, err := parseFlags(newFlags(name), args, 0, 0); err != nil {
 		return err
 	}
 	s, err := loadSettings(env.LookupEnv)

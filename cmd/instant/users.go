@@ -54,11 +54,8 @@ func usersAdd(ctx context.Context, args []string, env *Env) error {
 	staff := fs.Bool("staff", false, "staff member")
 	superuser := fs.Bool("superuser", false, "superuser")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of stdin")
-	pos, err := parseFlags(fs, args)
+	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
-		return err
-	}
-	if err := wantArgs("users add", pos, 1, 1); err != nil {
 		return err
 	}
 	u := instant.User{Identity: instant.Identity{Username: pos[0], Groups: splitList(*groups), Staff: *staff, Superuser: *superuser}}
@@ -79,11 +76,8 @@ func usersAdd(ctx context.Context, args []string, env *Env) error {
 }
 
 func usersRm(ctx context.Context, args []string, env *Env) error {
-	pos, err := parseFlags(newFlags("users rm"), args)
+	pos, err := parseFlags(newFlags("users rm"), args, 1, 1)
 	if err != nil {
-		return err
-	}
-	if err := wantArgs("users rm", pos, 1, 1); err != nil {
 		return err
 	}
 	return withUsers(ctx, env, func(store *users.Store) error {
@@ -98,11 +92,7 @@ func usersRm(ctx context.Context, args []string, env *Env) error {
 func usersList(ctx context.Context, args []string, env *Env) error {
 	fs := newFlags("users list")
 	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	if err := wantArgs("users list", pos, 0, 0); err != nil {
+	if _, err := parseFlags(fs, args, 0, 0); err != nil {
 		return err
 	}
 	return withUsers(ctx, env, func(store *users.Store) error {
@@ -119,11 +109,8 @@ func usersList(ctx context.Context, args []string, env *Env) error {
 func usersPasswd(ctx context.Context, args []string, env *Env) error {
 	fs := newFlags("users passwd")
 	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of stdin")
-	pos, err := parseFlags(fs, args)
+	pos, err := parseFlags(fs, args, 1, 1)
 	if err != nil {
-		return err
-	}
-	if err := wantArgs("users passwd", pos, 1, 1); err != nil {
 		return err
 	}
 	password, err := readPassword(env, *fromStdin)
