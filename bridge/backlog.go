@@ -2,6 +2,8 @@ package bridge
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -15,19 +17,25 @@ const DefaultWatchInterval = 10 * time.Second
 // WatchStream warns: past the limit, producers' publications are refused.
 const fullRatio = 0.9
 
-// WatchStream reads the state of the stream named stream every interval
-// (DefaultWatchInterval when zero) until ctx ends, setting m's Backlog,
-// StreamBytes and StreamMaxBytes, and logs a warning when the stream
-// holds more than 90% of its byte limit (and once when it is back below).
-// A failed read is logged at debug level and retried at the next tick.
-// It needs only the stream info API ($JS.API.STREAM.INFO.<stream>).
-func WatchStream(ctx context.Context, js jetstream.JetStream, stream string, interval time.Duration, m *Metrics, log *zap.Logger) {
+// WatchStream reads the state of cfg's stream (cfg is completed with its
+// defaults) every interval (DefaultWatchInterval when zero) until ctx
+// ends, setting m's Backlog (the envelopes not yet acked: the partitions'
+// consumers' pending and ack pending; acked ones may stay stored until
+// their partition's runner purges them), StreamBytes and StreamMaxBytes,
+// and logs a warning when the stream holds more than 90% of its byte
+// limit (and once when it is back below). A failed read is logged at
+// debug level and retried at the next tick. It needs the stream info and
+// consumer list APIs ($JS.API.STREAM.INFO.<stream>,
+// $JS.API.CONSUMER.LIST.<stream>).
+func WatchStream(ctx context.Context, js jetstream.JetStream, cfg Config, interval time.Duration, m *Metrics, log *zap.Logger) {
 	if interval <= 0 {
 		interval = DefaultWatchInterval
 	}
 	if log == nil {
 		log = zap.NewNop()
 	}
+	cfg.setDefaults()
+	stream := cfg.Stream
 	log = log.With(zap.String("stream", stream))
 	full := false
 	t := time.NewTicker(interval)
@@ -35,10 +43,14 @@ func WatchStream(ctx context.Context, js jetstream.JetStream, stream string, int
 	for {
 		rctx, cancel := context.WithTimeout(ctx, interval)
 		s, err := js.Stream(rctx, stream)
+		var backlog uint64
+		if err == nil {
+			backlog, err = unacked(rctx, s, cfg)
+		}
 		cancel()
 		if err == nil {
 			info := s.CachedInfo()
-			m.Backlog.Set(float64(info.State.Msgs))
+			m.Backlog.Set(float64(backlog))
 			m.StreamBytes.Set(float64(info.State.Bytes))
 			m.StreamMaxBytes.Set(float64(info.Config.MaxBytes))
 			max := info.Config.MaxBytes
@@ -60,4 +72,65 @@ func WatchStream(ctx context.Context, js jetstream.JetStream, stream string, int
 		case <-t.C:
 		}
 	}
+}
+
+// unacked returns how many envelopes of stream s wait to be acked: the
+// sum over its partitions of their consumers' pending and ack pending,
+// or, for a partition without a consumer (no worker took it yet), of
+// the messages it stores; on a stream not yet split into partitions
+// (made by an older version, work-queue retention), the messages it
+// stores.
+func unacked(ctx context.Context, s jetstream.Stream, cfg Config) (uint64, error) {
+	lay := newLayout(cfg)
+	if lay.n = lay.partitionsOf(s.CachedInfo().Config); lay.n == 0 {
+		return s.CachedInfo().State.Msgs, nil
+	}
+	pending, err := partitionPending(ctx, s, lay)
+	if err != nil {
+		return 0, err
+	}
+	var sum uint64
+	for p := range lay.count() {
+		n, ok := pending[p]
+		if !ok {
+			if n, err = stored(ctx, s, lay.filters(p)); err != nil {
+				return 0, err
+			}
+		}
+		sum += n
+	}
+	return sum, nil
+}
+
+// stored returns how many messages of stream s match filters.
+func stored(ctx context.Context, s jetstream.Stream, filters []string) (uint64, error) {
+	var n uint64
+	for _, f := range filters {
+		info, err := s.Info(ctx, jetstream.WithSubjectFilter(f))
+		if err != nil {
+			return 0, err
+		}
+		for _, c := range info.State.Subjects {
+			n += c
+		}
+	}
+	return n, nil
+}
+
+// partitionPending returns the envelopes not yet acked of each partition
+// that has a consumer: its consumers' pending and ack pending.
+func partitionPending(ctx context.Context, s jetstream.Stream, lay layout) (map[int]uint64, error) {
+	pending := map[int]uint64{}
+	list := s.ListConsumers(ctx)
+	for info := range list.Info() {
+		for p := range lay.count() {
+			if strings.HasPrefix(info.Name, lay.consumerPrefix(p)) {
+				pending[p] += info.NumPending + uint64(info.NumAckPending)
+			}
+		}
+	}
+	if err := list.Err(); err != nil && !errors.Is(err, jetstream.ErrEndOfData) {
+		return nil, err
+	}
+	return pending, nil
 }

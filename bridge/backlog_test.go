@@ -17,7 +17,7 @@ import (
 // TestStreamLimitsAndWatch creates the streams as the bridge does, fills
 // INSTANT to its byte limit and checks that a producer gets an error (the
 // discard policy new: nothing stored is dropped), that WatchStream reports
-// the backlog and the fill level, and that it warns (small envelopes:
+// the backlog (unacked envelopes) and the fill level, and that it warns (small envelopes:
 // the last one refused leaves less than 10% of the limit free).
 func TestStreamLimitsAndWatch(t *testing.T) {
 	nc := stacktest.Connect(t, stacktest.NATS(t).ClientURL())
@@ -55,7 +55,7 @@ func TestStreamLimitsAndWatch(t *testing.T) {
 	m := NewMetrics(nil)
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); WatchStream(wctx, js, "INSTANT", 10*time.Millisecond, m, zap.New(core)) }()
+	go func() { defer close(done); WatchStream(wctx, js, b.cfg, 10*time.Millisecond, m, zap.New(core)) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for testutil.ToFloat64(m.Backlog) != float64(stored) || logs.FilterMessageSnippet("nearly full").Len() == 0 {
 		if time.Now().After(deadline) {
@@ -68,6 +68,36 @@ func TestStreamLimitsAndWatch(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(m.StreamBytes); got <= 0 || got > 2048 {
 		t.Errorf("stream_bytes %v, want within (0, 2048]", got)
+	}
+
+	// Once the partition has a consumer, the backlog is what it has not
+	// acked, though the stream still stores what it acked.
+	lay := newLayout(b.cfg)
+	cons, err := s.CreateConsumer(ctx, lay.consumerConfig(PartitionOf("public", lay.n), 1, time.Minute, 100, true, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, err := cons.FetchNoWait(3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last jetstream.Msg
+	for msg := range mb.Messages() {
+		last = msg
+	}
+	if err := last.DoubleAck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for testutil.ToFloat64(m.Backlog) != float64(stored-3) {
+		if time.Now().After(deadline) {
+			t.Fatalf("backlog %v after acking 3, want %d", testutil.ToFloat64(m.Backlog), stored-3)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if info, err := s.Info(ctx); err != nil {
+		t.Error(err)
+	} else if info.State.Msgs != uint64(stored) {
+		t.Errorf("the stream stores %d, want all %d: acking does not remove", info.State.Msgs, stored)
 	}
 	cancel()
 	<-done

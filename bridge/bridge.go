@@ -48,6 +48,9 @@ type Bridge struct {
 	metrics   *Metrics
 	queue     *queue
 	now       func() time.Time // the clock of lease fences
+	// batchAcks: the stream has limits retention; partition consumers
+	// ack all and their runners purge what is acked (JetStream mode).
+	batchAcks bool
 }
 
 // New returns a bridge that uses nc, which the caller owns and closes after
@@ -85,7 +88,8 @@ func New(nc *nats.Conn, reg Registry, relay Relay, cfg Config, log *zap.Logger, 
 // flushes what it holds to Centrifugo, acks, and returns nil within
 // Config.ShutdownTimeout. What could not be flushed by then is handed back
 // to JetStream (nak) for another worker. Run returns an error only when it
-// cannot start (stream or subscription setup failed).
+// cannot start (stream or subscription setup failed otherwise than
+// transiently: while JetStream is not ready it retries until ctx ends).
 func (b *Bridge) Run(ctx context.Context) error {
 	// The relay loop and the intake handlers outlive ctx by at most the
 	// shutdown timeout.
@@ -93,6 +97,10 @@ func (b *Bridge) Run(ctx context.Context) error {
 	defer cancelRelay()
 	stopIntake, err := b.startIntake(ctx, relayCtx)
 	if err != nil {
+		if ctx.Err() != nil {
+			b.log.Info("bridge stopped before it started", zap.Error(err))
+			return nil
+		}
 		return err
 	}
 	b.log.Info("bridge started", zap.String("mode", string(b.cfg.Mode)),

@@ -8,11 +8,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/zap"
 
 	"github.com/instanthq/instant"
 	"github.com/instanthq/instant/centrifugo"
+	"github.com/instanthq/instant/internal/backoff"
 	"github.com/instanthq/instant/kvview"
 )
 
@@ -28,11 +30,18 @@ const lagInterval = 2 * time.Second
 // until ctx ends. The returned function waits, until its argument ends,
 // for the partitions' last batches and the release of their leases.
 func (b *Bridge) startJetStream(ctx, relayCtx context.Context) (func(context.Context), error) {
-	stream, err := b.ensureJetStream(ctx)
-	if err != nil {
-		return nil, err
-	}
-	kv, ttl, err := b.leaseBucket(ctx)
+	var (
+		stream jetstream.Stream
+		kv     jetstream.KeyValue
+		ttl    time.Duration
+	)
+	err := b.untilReady(ctx, func(ctx context.Context) (err error) {
+		if stream, err = b.ensureJetStream(ctx); err != nil {
+			return err
+		}
+		kv, ttl, err = b.leaseBucket(ctx)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -55,6 +64,62 @@ func (b *Bridge) startJetStream(ctx, relayCtx context.Context) (func(context.Con
 		cancelStop()
 	}, nil
 }
+
+// Waits between tries of the JetStream setup (see untilReady).
+const (
+	setupRetryMin = 250 * time.Millisecond
+	setupRetryMax = 5 * time.Second
+)
+
+// untilReady runs setup until it succeeds, fails otherwise than
+// transiently (see transient), or ctx ends, waiting with backoff between
+// tries and logging each failure: on a NATS cluster just started,
+// JetStream answers only once its nodes have elected a leader.
+func (b *Bridge) untilReady(ctx context.Context, setup func(context.Context) error) error {
+	for attempt := 1; ; attempt++ {
+		err := setup(ctx)
+		if err == nil || !transient(err) || ctx.Err() != nil {
+			return err
+		}
+		b.log.Warn("JetStream is not ready (a cluster still electing its leader, or JetStream off on this server: "+
+			"INSTANT_MODE=core needs none); retrying", zap.Int("attempt", attempt), zap.Error(err))
+		if backoff.Wait(ctx, attempt, setupRetryMin, setupRetryMax) != nil {
+			return err
+		}
+	}
+}
+
+// transient reports whether err, of a JetStream API request, may go away
+// by itself: no answer in time, no responders, the connection
+// reconnecting, or the server saying JetStream is unavailable for now
+// (status 503 other than "not enabled", no leader, no peers yet).
+func transient(err error) bool {
+	var apiErr *jetstream.APIError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders),
+		errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, nats.ErrDisconnected):
+		return true
+	case errors.As(err, &apiErr):
+		switch apiErr.ErrorCode {
+		case jetstream.JSErrCodeJetStreamNotEnabled, jetstream.JSErrCodeJetStreamNotEnabledForAccount:
+			return false
+		case jsClusterNoPeers, jsClusterNotAssigned, jsClusterNotAvailable, jsClusterNotLeader:
+			return true
+		}
+		return apiErr.Code == 503
+	}
+	return false
+}
+
+// JetStream error codes of a cluster not ready yet (nats-server's
+// JSClusterNoPeersErrF, JSClusterNotAssignedErr, JSClusterNotAvailErr,
+// JSClusterNotLeaderErr).
+const (
+	jsClusterNoPeers      jetstream.ErrorCode = 10005
+	jsClusterNotAssigned  jetstream.ErrorCode = 10007
+	jsClusterNotAvailable jetstream.ErrorCode = 10008
+	jsClusterNotLeader    jetstream.ErrorCode = 10009
+)
 
 // leaseBucket opens the lease bucket, creating it with Config.LeaseTTL if
 // missing, and returns it with its TTL. An existing bucket keeps its
@@ -84,7 +149,8 @@ func (b *Bridge) leaseBucket(ctx context.Context) (jetstream.KeyValue, time.Dura
 // dead-letter stream unless they exist. An existing stream keeps the
 // operator's settings; one from before partitions gets the partition
 // transform (and loses the old shared consumer), one split into another
-// number of partitions is refused with ErrPartitionsChanged.
+// number of partitions is refused: an *instant.SettingError wrapping
+// ErrPartitionsChanged.
 func (b *Bridge) ensureJetStream(ctx context.Context) (jetstream.Stream, error) {
 	lay := newLayout(b.cfg)
 	cfg := lay.streamConfig()
@@ -101,6 +167,13 @@ func (b *Bridge) ensureJetStream(ctx context.Context) (jetstream.Stream, error) 
 	if err != nil {
 		return nil, fmt.Errorf("bridge: stream %s: %w", b.cfg.Stream, err)
 	}
+	b.batchAcks = info.Config.Retention == jetstream.LimitsPolicy
+	if info.Config.Retention == jetstream.WorkQueuePolicy {
+		b.log.Warn("the stream has work-queue retention (made by an older version): each envelope is acked on its own, "+
+			"which costs the NATS server more. To ack whole batches: stop every worker, let the stream drain "+
+			"(nats stream info "+b.cfg.Stream+" shows 0 messages), delete it (nats stream rm "+b.cfg.Stream+") and start "+
+			"the workers; they create it with limits retention", zap.String("stream", b.cfg.Stream))
+	}
 	switch n := lay.partitionsOf(info.Config); {
 	case n == b.cfg.Partitions:
 	case n == 0:
@@ -108,10 +181,10 @@ func (b *Bridge) ensureJetStream(ctx context.Context) (jetstream.Stream, error) 
 			return nil, err
 		}
 	default:
-		return nil, fmt.Errorf("%w: stream %s is split into %d partitions, Partitions (INSTANT_PARTITIONS) is %d: "+
+		return nil, instant.SettingErrorf("INSTANT_PARTITIONS", "Partitions", "%d: %w: stream %s is split into %d partitions; "+
 			"run every worker with %d, or stop them all, let the stream drain (nats stream info %s shows 0 messages), "+
 			"delete it (nats stream rm %s) and start the workers with the new count",
-			ErrPartitionsChanged, b.cfg.Stream, n, b.cfg.Partitions, n, b.cfg.Stream, b.cfg.Stream)
+			b.cfg.Partitions, ErrPartitionsChanged, b.cfg.Stream, n, n, b.cfg.Stream, b.cfg.Stream)
 	}
 	if _, err := ensureStream(ctx, b.js, jetstream.StreamConfig{
 		Name:        b.cfg.DeadStream,
@@ -170,30 +243,36 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.Str
 const metaStalls = "instant_stalls"
 
 // partitionConsumer replaces partition p's consumers with a new one named
-// after the lease revision: it starts at the partition's ack floor (the
-// stream keeps only unacked envelopes), so the new holder resends what the
-// previous one may have relayed without acking, in stream order, and a
-// previous holder that still pulls finds no consumer.
+// after the lease revision, so that a previous holder that still pulls
+// finds no consumer. The new consumer starts right after the old ones'
+// ack floor (everything up to it is settled), or, when there is none or
+// the stream has work-queue retention, at the partition's first stored
+// message (what was acked is purged, up to the last second or so;
+// Centrifugo drops the resends by their idempotency key). So the new
+// holder resends, in stream order, what the previous one may have
+// relayed without acking.
 //
 // It also returns how many holders in a row ended without acking any of
 // the messages they were given: the first unacked envelope was delivered
 // that many times before (Config.MaxDeliver bounds it).
 //
 // With reset, the holder's own consumer is replaced too: it starts again
-// at the ack floor (see relayPartition).
+// after its own ack floor (see relayPartition).
 func (b *Bridge) partitionConsumer(ctx context.Context, stream jetstream.Stream, lay layout, p int, rev uint64, reset bool) (jetstream.Consumer, int, error) {
-	cfg := lay.consumerConfig(p, rev, b.cfg.AckWait, 4*b.cfg.BatchSize)
 	stalls := 0
+	var floor uint64 // stream sequence up to which every envelope is settled
+	name := lay.consumerPrefix(p) + strconv.FormatUint(rev, 10)
 	list := stream.ListConsumers(ctx)
 	var old []string
 	for info := range list.Info() {
-		if !strings.HasPrefix(info.Name, lay.consumerPrefix(p)) || (info.Name == cfg.Durable && !reset) {
+		if !strings.HasPrefix(info.Name, lay.consumerPrefix(p)) || (info.Name == name && !reset) {
 			continue
 		}
 		old = append(old, info.Name)
+		floor = max(floor, info.AckFloor.Stream)
 		n, _ := strconv.Atoi(info.Config.Metadata[metaStalls])
 		switch {
-		case info.Name == cfg.Durable:
+		case info.Name == name:
 			stalls = max(stalls, n) // a reset is no holder's end
 		case info.Delivered.Consumer > 0 && info.AckFloor.Consumer == 0:
 			stalls = max(stalls, n+1)
@@ -207,14 +286,22 @@ func (b *Bridge) partitionConsumer(ctx context.Context, stream jetstream.Stream,
 			return nil, 0, err
 		}
 	}
+	var start uint64
+	if b.batchAcks && floor > 0 {
+		start = floor + 1
+	}
+	cfg := lay.consumerConfig(p, rev, b.cfg.AckWait, 4*b.cfg.BatchSize, b.batchAcks, start)
 	cfg.Metadata = map[string]string{metaStalls: strconv.Itoa(stalls)}
 	cons, err := stream.CreateOrUpdateConsumer(ctx, cfg)
 	return cons, stalls, err
 }
 
 // runPartition relays partition l.partition while this worker holds its
-// lease: one batch at a time, in stream order, the batch's messages acked
-// once every envelope in it is settled. It
+// lease: one batch at a time, in stream order, the batch acked once every
+// envelope in it is settled (relayed or dead-lettered): with one ack of
+// its last message (AckAll), or, on a work-queue stream, message by
+// message. What is acked is purged from the stream now and then (see
+// purger), on either kind of stream. It
 // returns when ctx ends (after the batch under way), when the lease is
 // lost, or when the lease no longer covers a relay request (fenced); in
 // the last two cases it acks nothing more and leaves what it holds to the
@@ -278,15 +365,21 @@ func (b *Bridge) relayPartition(ctx, relayCtx context.Context, stream jetstream.
 			msgs <- m
 		}
 	}()
+	purge := &purger{stream: stream, lay: lay, p: l.partition, log: log, last: time.Now()}
 	defer func() {
 		iter.Stop()
 		for range msgs {
 		}
 		_ = b.nc.Flush() // the last ack reaches the server before the lease is released
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		purge.purge(pctx)
 	}()
 
 	lag := time.NewTicker(lagInterval)
 	defer lag.Stop()
+	idle := time.NewTicker(purgeInterval)
+	defer idle.Stop()
 	var (
 		next  uint64 = 1 // consumer sequence of the next delivery
 		last  uint64     // stream sequence of the last message taken
@@ -302,6 +395,9 @@ func (b *Bridge) relayPartition(ctx, relayCtx context.Context, stream jetstream.
 			return ""
 		case <-l.lost:
 			return ""
+		case <-idle.C:
+			purge.idle(ctx)
+			continue
 		case <-lag.C:
 			if info, err := cons.Info(ctx); err == nil {
 				b.metrics.PartitionLag.WithLabelValues(name).Set(float64(info.NumPending + uint64(info.NumAckPending)))
@@ -370,13 +466,88 @@ func (b *Bridge) relayPartition(ctx, relayCtx context.Context, stream jetstream.
 			log.Warn("stopped relaying the partition: its lease ran out or was lost; the next holder resends from the last ack")
 			return ""
 		}
-		for _, m := range taken {
-			if err := m.Ack(); err != nil {
-				log.Warn("ack", zap.Error(err))
-				break
-			}
+		toAck := taken
+		if b.batchAcks {
+			toAck = taken[len(taken)-1:] // acks every earlier delivery too: all are settled
+		}
+		if b.ack(toAck, log) {
+			meta, _ := taken[len(taken)-1].Metadata()
+			purge.acked(ctx, meta.Sequence.Stream, len(taken))
 		}
 	}
+}
+
+// ack acks msgs in order and reports whether every ack was sent.
+func (b *Bridge) ack(msgs []jetstream.Msg, log *zap.Logger) bool {
+	for _, m := range msgs {
+		if err := m.Ack(); err != nil {
+			log.Warn("ack", zap.Error(err))
+			return false
+		}
+	}
+	return true
+}
+
+// Purges of a partition's acked envelopes: at most every purgeInterval,
+// or as soon as purgeMessages wait, and when its runner ends, so the
+// stream holds little more than what waits to be relayed and a new holder
+// starting at the partition's first stored message resends little. A
+// limits stream keeps what is acked; so does a work-queue stream with
+// the partition transform while the bare partition's consumer exists
+// (TestFactWorkQueueKeepsAckedPartitionMessages).
+const (
+	purgeInterval = time.Second
+	purgeMessages = 10_000
+)
+
+// purger removes the messages of partition p up to its consumer's ack
+// floor from the stream. It is used by one runner only.
+type purger struct {
+	stream jetstream.Stream
+	lay    layout
+	p      int
+	log    *zap.Logger
+	floor  uint64 // acked up to here
+	done   uint64 // purged up to here
+	pended int    // acked and not purged
+	last   time.Time
+}
+
+// acked records that the partition is acked up to stream sequence seq
+// and purges when it is time to; n messages were acked with it.
+func (g *purger) acked(ctx context.Context, seq uint64, n int) {
+	if seq <= g.floor {
+		return
+	}
+	g.pended += n
+	g.floor = seq
+	if g.pended >= purgeMessages || time.Since(g.last) >= purgeInterval {
+		g.purge(ctx)
+	}
+}
+
+// idle purges what is acked if the last purge is purgeInterval old.
+func (g *purger) idle(ctx context.Context) {
+	if time.Since(g.last) >= purgeInterval {
+		g.purge(ctx)
+	}
+}
+
+// purge removes the partition's messages up to the ack floor.
+func (g *purger) purge(ctx context.Context) {
+	if g.floor <= g.done {
+		return
+	}
+	g.last = time.Now()
+	for _, f := range g.lay.filters(g.p) {
+		if err := g.stream.Purge(ctx, jetstream.WithPurgeSubject(f), jetstream.WithPurgeSequence(g.floor+1)); err != nil {
+			if ctx.Err() == nil {
+				g.log.Warn("purging the partition's acked envelopes from the stream; retrying later", zap.Error(err))
+			}
+			return
+		}
+	}
+	g.done, g.pended = g.floor, 0
 }
 
 // prepare counts and checks it (see admit, which queues it instead).

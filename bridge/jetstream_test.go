@@ -37,7 +37,8 @@ func TestPartitionCountChangeRefused(t *testing.T) {
 // TestUpgradeFromSharedConsumer starts a worker on a stream made before
 // partitions, with envelopes waiting on the old shared consumer: the
 // stream gets the partition transform, the old consumer goes, and every
-// envelope, old and new, is relayed once, in order.
+// envelope, old and new, is relayed once, in order, acked one by one (the
+// stream keeps its work-queue retention).
 func TestUpgradeFromSharedConsumer(t *testing.T) {
 	const n = 100
 	s := newStack(t)
@@ -67,4 +68,51 @@ func TestUpgradeFromSharedConsumer(t *testing.T) {
 	}
 	stacktest.WaitFor(t, 30*time.Second, "every envelope relayed", func() bool { return len(sub.History(t, "public")) >= n })
 	stacktest.AssertSequence(t, sub.History(t, "public"), n)
+	// The stream keeps its work-queue retention; what was relayed leaves it.
+	stacktest.WaitFor(t, 30*time.Second, "the work-queue stream empty", func() bool {
+		info, err := stream.Info(t.Context())
+		return err == nil && info.State.Msgs == 0 && info.Config.Retention == jetstream.WorkQueuePolicy
+	})
+}
+
+// TestAckedEnvelopesPurged: what a worker relayed leaves the stream (its
+// partitions' runners purge what they acked) though the stream has
+// limits retention, and the backlog is what waits; after a clean stop,
+// the next worker relays only what came since, once each, in order.
+func TestAckedEnvelopesPurged(t *testing.T) {
+	const n = 300
+	s := newStack(t)
+	stream, err := s.js.Stream(t.Context(), "INSTANT")
+	if err == nil {
+		t.Fatalf("stream INSTANT before the first worker: %v", stream.CachedInfo())
+	}
+	sub := s.cent.Subscribe(t, "alice", "public")
+	w := s.startBridge(t, bridge.Config{BatchSize: 10})
+	if stream, err = s.js.Stream(t.Context(), "INSTANT"); err != nil {
+		t.Fatal(err)
+	}
+	if r := stream.CachedInfo().Config.Retention; r != jetstream.LimitsPolicy {
+		t.Fatalf("the new stream's retention is %v, want limits", r)
+	}
+	for i := range n {
+		publish(t, s.nc, "instant.publish.public", fmt.Sprintf(`{"data":%d}`, i), nil)
+		publish(t, s.nc, "instant.publish.$users", fmt.Sprintf(`{"data":%d}`, i), nil)
+	}
+	stacktest.WaitFor(t, 30*time.Second, "every envelope relayed", func() bool { return w.relayed() >= 2*n })
+	stacktest.WaitFor(t, 30*time.Second, "the stream emptied by purges", func() bool {
+		info, err := stream.Info(t.Context())
+		return err == nil && info.State.Msgs == 0
+	})
+	if err := w.stop(); err != nil {
+		t.Fatal(err)
+	}
+	for i := n; i < n+50; i++ {
+		publish(t, s.nc, "instant.publish.public", fmt.Sprintf(`{"data":%d}`, i), nil)
+	}
+	w2 := s.startBridge(t, bridge.Config{BatchSize: 10})
+	stacktest.WaitFor(t, 30*time.Second, "the new envelopes relayed", func() bool { return len(sub.History(t, "public")) >= n+50 })
+	stacktest.AssertSequence(t, sub.History(t, "public"), n+50)
+	if got := w2.relayed(); got != 50 {
+		t.Errorf("the second worker relayed %d, want the 50 published after the first stopped", got)
+	}
 }

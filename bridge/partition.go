@@ -62,7 +62,11 @@ func (l layout) streamConfig() jetstream.StreamConfig {
 		Subjects:         []string{l.subject, l.subject + ".>"},
 		SubjectTransform: l.transform(),
 		Storage:          jetstream.FileStorage,
-		Retention:        jetstream.WorkQueuePolicy,
+		// Limits: acking keeps a message; the partition's runner purges
+		// what its consumer acked (see relayPartition), so that
+		// consumers may ack whole batches (a work-queue stream refuses
+		// AckAll).
+		Retention: jetstream.LimitsPolicy,
 	}
 }
 
@@ -93,10 +97,12 @@ func (l layout) filters(p int) []string {
 func (l layout) consumerPrefix(p int) string { return fmt.Sprintf("%s-p%s-", l.group, l.name(p)) }
 
 // consumerConfig is partition p's consumer for the lease of revision rev;
-// only the lease holder pulls from it. A work-queue stream accepts only
-// explicit acks (AckAll is refused), so each message is acked.
-func (l layout) consumerConfig(p int, rev uint64, ackWait time.Duration, maxAckPending int) jetstream.ConsumerConfig {
-	return jetstream.ConsumerConfig{
+// only the lease holder pulls from it. With batchAcks it acks all (one ack
+// settles every earlier delivery; a work-queue stream refuses that, so
+// there each message is acked). It delivers from stream sequence start
+// on, or from the partition's first stored message when start is 0.
+func (l layout) consumerConfig(p int, rev uint64, ackWait time.Duration, maxAckPending int, batchAcks bool, start uint64) jetstream.ConsumerConfig {
+	cfg := jetstream.ConsumerConfig{
 		Durable:           l.consumerPrefix(p) + strconv.FormatUint(rev, 10),
 		Description:       "instant bridge: partition " + l.name(p),
 		FilterSubjects:    l.filters(p),
@@ -106,6 +112,13 @@ func (l layout) consumerConfig(p int, rev uint64, ackWait time.Duration, maxAckP
 		MaxAckPending:     maxAckPending,
 		InactiveThreshold: time.Hour,
 	}
+	if batchAcks {
+		cfg.AckPolicy = jetstream.AckAllPolicy
+	}
+	if start > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, start
+	}
+	return cfg
 }
 
 // publishSubject returns the subject an envelope stored as stored was

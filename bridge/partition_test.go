@@ -88,10 +88,10 @@ func TestLayout(t *testing.T) {
 	if got := l.partitionsOf(cfg); got != 0 {
 		t.Errorf("partitionsOf without a transform: got %d, want 0", got)
 	}
-	if got := l.consumerConfig(16, 7, time.Second, 10).Durable; got != "instant-bridge-pbare-7" {
+	if got := l.consumerConfig(16, 7, time.Second, 10, true, 0).Durable; got != "instant-bridge-pbare-7" {
 		t.Errorf("bare consumer name %s", got)
 	}
-	if strings.HasPrefix(l.consumerConfig(10, 7, time.Second, 10).Durable, l.consumerPrefix(1)) {
+	if strings.HasPrefix(l.consumerConfig(10, 7, time.Second, 10, true, 0).Durable, l.consumerPrefix(1)) {
 		t.Error("partition 10's consumer carries partition 1's prefix")
 	}
 }

@@ -3,7 +3,6 @@ package bridge
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -26,7 +25,8 @@ type WorkerStatus struct {
 }
 
 // PartitionStatus is one partition: who holds its lease ("" for nobody)
-// and how many of its envelopes wait (stored, not yet acked).
+// and how many of its envelopes wait to be acked (its consumer's pending
+// and ack pending).
 type PartitionStatus struct {
 	Partition string `json:"partition"`
 	Owner     string `json:"owner"`
@@ -65,22 +65,14 @@ func ReadStatus(ctx context.Context, js jetstream.JetStream, cfg Config) (*Statu
 			owners[strings.TrimPrefix(k, partitionPrefix)] = o.Owner
 		}
 	}
-	pending := map[string]uint64{}
-	list := stream.ListConsumers(ctx)
-	for info := range list.Info() {
-		for p := range lay.count() {
-			if strings.HasPrefix(info.Name, lay.consumerPrefix(p)) {
-				pending[lay.name(p)] += info.NumPending + uint64(info.NumAckPending)
-			}
-		}
-	}
-	if err := list.Err(); err != nil && !errors.Is(err, jetstream.ErrEndOfData) {
+	pending, err := partitionPending(ctx, stream, lay)
+	if err != nil {
 		return nil, err
 	}
 	byWorker := map[string][]string{}
 	for p := range lay.count() {
 		name := lay.name(p)
-		st.Assignment = append(st.Assignment, PartitionStatus{Partition: name, Owner: owners[name], Pending: pending[name]})
+		st.Assignment = append(st.Assignment, PartitionStatus{Partition: name, Owner: owners[name], Pending: pending[p]})
 		if o := owners[name]; o != "" {
 			byWorker[o] = append(byWorker[o], name)
 		}

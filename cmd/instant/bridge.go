@@ -60,7 +60,7 @@ func serveBridge(ctx context.Context, s settings, static *registry.View, nc *nat
 		if err != nil {
 			return err
 		}
-		go bridge.WatchStream(ctx, js, s.Bridge.Stream, 0, metrics, log.Named("bridge"))
+		go bridge.WatchStream(ctx, js, s.Bridge, 0, metrics, log.Named("bridge"))
 	}
 	g.Go(func() error { return b.Run(ctx) })
 	return g.Wait()

@@ -282,7 +282,8 @@ func TestBridgeKilledNothingLost(t *testing.T) {
 }
 
 // TestBridgeSIGTERM stops the bridge during a burst: it exits 0, and every
-// envelope it acked (gone from the work-queue stream) reached Centrifugo.
+// envelope gone from the stream (acked, then purged on stop) reached
+// Centrifugo.
 func TestBridgeSIGTERM(t *testing.T) {
 	const n = 5000
 	s := newStack(t)
@@ -523,5 +524,21 @@ func TestVersion(t *testing.T) {
 	out, err := exec.Command(instantBin, "--version").CombinedOutput()
 	if err != nil || !strings.HasPrefix(string(out), "instant ") {
 		t.Errorf("%s --version: %v, %q", instantBin, err, out)
+	}
+}
+
+// TestBridgePartitionCountMismatch: a worker asking for another partition
+// count than the stream's exits 2 with one line saying what to do.
+func TestBridgePartitionCountMismatch(t *testing.T) {
+	s := newStack(t)
+	s.startBridge(t)
+	stacktest.WaitBridge(t, s.nc)
+	env := map[string]string{"INSTANT_PARTITIONS": "8"}
+	for k, v := range s.env {
+		env[k] = v
+	}
+	code, _, stderr := run(t, env, "bridge")
+	if last := lastLine(stderr); code != 2 || !strings.HasPrefix(last, "instant: ") || !strings.Contains(last, "INSTANT_PARTITIONS") {
+		t.Errorf("exit %d, stderr %q; want 2 and a last line naming INSTANT_PARTITIONS", code, stderr)
 	}
 }
