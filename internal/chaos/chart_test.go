@@ -13,6 +13,9 @@ import (
 // rateWindow is the span over which the chart averages the relay rate.
 const rateWindow = 2 * time.Second
 
+// chartCap is where the chart's axis stops, in times the target rate.
+const chartCap = 5
+
 // chart draws the workers' relayed envelopes per second over the run, the
 // target rate, and each fault (numbered as in the report) as a red line
 // at its start and a shaded span until everything was relayed again, into
@@ -38,16 +41,40 @@ func (r *run) chart(path string) error {
 	if len(rates) == 0 {
 		return fmt.Errorf("no samples of relayed_total")
 	}
-	top := float64(r.cfg.rate)
-	for _, xy := range rates {
+	// New envelopes arriving at subscriber all-1, per second.
+	var arrivals plotter.XYs
+	if len(r.arrived) > 0 {
+		counts := map[int]int{}
+		last := 0
+		for _, at := range r.arrived {
+			sec := int(at.Sub(r.began) / time.Second)
+			counts[sec]++
+			last = max(last, sec)
+		}
+		for sec := 0; sec <= last; sec++ {
+			arrivals = append(arrivals, plotter.XY{X: float64(sec) + 0.5, Y: float64(counts[sec])})
+		}
+	}
+	// Resends after a takeover can relay many times the rate for a
+	// moment: the axis stops at chartCap times the target rate.
+	top, cut := float64(r.cfg.rate), false
+	for _, xy := range append(append(plotter.XYs(nil), rates...), arrivals...) {
 		top = max(top, xy.Y)
+	}
+	if limit := chartCap * float64(r.cfg.rate); top > limit {
+		top, cut = limit, true
+		for _, xys := range []plotter.XYs{rates, arrivals} {
+			for i := range xys {
+				xys[i].Y = min(xys[i].Y, limit)
+			}
+		}
 	}
 	top *= 1.3 // room for the legend
 
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("instant under faults: relayed envelopes per second (%v average), target %d/s", rateWindow, r.cfg.rate)
+	p.Title.Text = fmt.Sprintf("instant under faults: envelopes per second, target %d/s", r.cfg.rate)
 	p.X.Label.Text = "seconds since the load started"
-	p.Y.Label.Text = "relayed / s"
+	p.Y.Label.Text = "envelopes / s"
 	p.Y.Min, p.Y.Max = 0, top
 	p.Add(plotter.NewGrid())
 
@@ -86,6 +113,15 @@ func (r *run) chart(path string) error {
 	line.Color = color.RGBA{B: 180, A: 255}
 	line.Width = vg.Points(1.2)
 	p.Add(line)
+	var got *plotter.Line
+	if len(arrivals) > 0 {
+		if got, err = plotter.NewLine(arrivals); err != nil {
+			return err
+		}
+		got.Color = color.RGBA{G: 140, A: 255}
+		got.Width = vg.Points(0.8)
+		p.Add(got)
+	}
 	if len(marks.XYs) > 0 {
 		labels, err := plotter.NewLabels(marks)
 		if err != nil {
@@ -96,7 +132,14 @@ func (r *run) chart(path string) error {
 		}
 		p.Add(labels)
 	}
-	p.Legend.Add("relayed / s", line)
+	what := "relayed by the workers / s (resends included)"
+	if cut {
+		what += fmt.Sprintf(", cut at %d", int(chartCap)*r.cfg.rate)
+	}
+	p.Legend.Add(what, line)
+	if got != nil {
+		p.Legend.Add("new envelopes at a subscriber / s", got)
+	}
 	p.Legend.Add("target rate", target)
 	p.Legend.Add("fault (number as in the report), until all relayed", start0(red))
 	p.Legend.Top = true

@@ -52,6 +52,7 @@ type run struct {
 	peakRSS  map[string]int64
 	pids     map[int]bool
 	relayed  []point            // the workers' relayed envelopes over time
+	arrived  []time.Time        // first arrivals of stream envelopes at subscriber all-1 (set by check)
 	counters map[string]float64 // last relayed_total read from each worker
 	total    float64
 }
@@ -404,29 +405,6 @@ func (r *run) supervise() {
 			r.fail("restart %s: %v", p.Name, err)
 		}
 	}
-}
-
-// longestGap returns the longest time between from and to in which the
-// workers relayed nothing, to the sampling interval.
-func (r *run) longestGap(from, to time.Time) time.Duration {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var longest time.Duration
-	var since time.Time // start of the current stretch without relaying
-	for i, p := range r.relayed {
-		if p.at.Before(from) || p.at.After(to) || i == 0 {
-			continue
-		}
-		if p.relayed == r.relayed[i-1].relayed {
-			if since.IsZero() {
-				since = r.relayed[i-1].at
-			}
-			longest = max(longest, p.at.Sub(since))
-		} else {
-			since = time.Time{}
-		}
-	}
-	return longest
 }
 
 // waitProduced waits until the producers stored cfg.envelopes.
