@@ -111,6 +111,14 @@ func newRun(t *testing.T, cfg settings) *run {
 		if len(tokens) != len(subscribed)-1 {
 			t.Errorf("instant auth gave alice tokens for %d of the %d channels she may see", len(tokens), len(subscribed)-1)
 		}
+		// Without a token, and with a token of a channel she may see,
+		// Centrifugo refuses her the staff channel.
+		if err := stacktest.TrySubscribeWithToken(t, wsURL, "alice", ws, staffChannel, ""); err == nil {
+			t.Errorf("alice subscribed to %s without a token", staffChannel)
+		}
+		if err := stacktest.TrySubscribeWithToken(t, wsURL, "alice", ws, staffChannel, tokens[0].Token); err == nil {
+			t.Errorf("alice subscribed to %s with the token of %s", staffChannel, tokens[0].Channel)
+		}
 		name = fmt.Sprintf("alice-%d", i+1)
 		r.subs = append(r.subs, &subscriber{
 			Subscriber: stacktest.SubscribeWithTokens(t, wsURL, name, ws, tokens...),

@@ -367,8 +367,16 @@ func (e *SubscribeError) Error() string {
 // client is closed before TrySubscribe returns.
 func (c *Centrifugo) TrySubscribe(tb testing.TB, user, channel, token string) error {
 	tb.Helper()
+	return TrySubscribeWithToken(tb, c.WSURL, user, c.ConnToken(tb, user), channel, token)
+}
+
+// TrySubscribeWithToken is TrySubscribe against the Centrifugo at wsURL
+// with a connection token issued elsewhere (e.g. by instant auth); user
+// only names the client in failure messages.
+func TrySubscribeWithToken(tb testing.TB, wsURL, user, connToken, channel, token string) error {
+	tb.Helper()
 	events := newTailBuffer(16 << 10)
-	client := newClient(c.WSURL, c.ConnToken(tb, user), events)
+	client := newClient(wsURL, connToken, events)
 	defer client.Close()
 
 	result := make(chan error, 1)
@@ -396,7 +404,7 @@ func (c *Centrifugo) TrySubscribe(tb testing.TB, user, channel, token string) er
 		report(&SubscribeError{Channel: channel, Code: e.Code, Reason: e.Reason})
 	})
 	if err := client.Connect(); err != nil {
-		tb.Fatalf("stacktest: connect to %s: %v", c.WSURL, err)
+		tb.Fatalf("stacktest: connect to %s: %v", wsURL, err)
 	}
 	if err := sub.Subscribe(); err != nil {
 		tb.Fatalf("stacktest: subscribe to %q: %v", channel, err)
