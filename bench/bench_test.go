@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/instanthq/instant/bridge"
 	"github.com/instanthq/instant/internal/stacktest"
@@ -242,10 +243,21 @@ func BenchmarkBridgeJetStream(b *testing.B) { benchJetStream(b, 0, false) }
 func benchJetStream(b *testing.B, batchSize int, redis bool) {
 	s := newBenchStack(b, true, redis)
 	s.startCentrifugo(b, nil)
-	// A first start creates the streams and the durable consumer with
-	// the bridge's own settings.
-	stop := s.startBridge(b, bridge.Config{BatchSize: batchSize})
+	// A first start creates the streams and the partitions' consumers
+	// with the bridge's own settings. It stops once it holds every
+	// partition, so that it releases every lease (a lease it is still
+	// taking when it stops stays until its TTL runs out, which would
+	// hold that partition back in the measured run).
+	m := bridge.NewMetrics(nil)
+	stop := s.runBridge(b, bridge.Config{BatchSize: batchSize}, m)
 	stacktest.WaitBridge(b, s.nc)
+	deadline := time.Now().Add(setupTimeout)
+	for testutil.ToFloat64(m.PartitionsOwned) != bridge.DefaultPartitions+1 {
+		if time.Now().After(deadline) {
+			b.Fatalf("the first bridge did not take every partition within %v", setupTimeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if err := stop(); err != nil {
 		b.Fatal(err)
 	}

@@ -247,7 +247,7 @@ const metaStalls = "instant_stalls"
 // finds no consumer. The new consumer starts right after the old ones'
 // ack floor (everything up to it is settled), or, when there is none or
 // the stream has work-queue retention, at the partition's first stored
-// message (what was acked is purged, up to the last second or so;
+// message (what was acked is purged, up to the last few seconds;
 // Centrifugo drops the resends by their idempotency key). So the new
 // holder resends, in stream order, what the previous one may have
 // relayed without acking.
@@ -365,7 +365,7 @@ func (b *Bridge) relayPartition(ctx, relayCtx context.Context, stream jetstream.
 			msgs <- m
 		}
 	}()
-	purge := &purger{stream: stream, lay: lay, p: l.partition, log: log, last: time.Now()}
+	purge := newPurger(stream, lay, l.partition, b.cfg.StreamMaxBytes, log)
 	defer func() {
 		iter.Stop()
 		for range msgs {
@@ -378,7 +378,7 @@ func (b *Bridge) relayPartition(ctx, relayCtx context.Context, stream jetstream.
 
 	lag := time.NewTicker(lagInterval)
 	defer lag.Stop()
-	idle := time.NewTicker(purgeInterval)
+	idle := time.NewTicker(purgeIdle)
 	defer idle.Stop()
 	var (
 		next  uint64 = 1 // consumer sequence of the next delivery
@@ -472,7 +472,7 @@ func (b *Bridge) relayPartition(ctx, relayCtx context.Context, stream jetstream.
 		}
 		if b.ack(toAck, log) {
 			meta, _ := taken[len(taken)-1].Metadata()
-			purge.acked(ctx, meta.Sequence.Stream, len(taken))
+			purge.acked(ctx, meta.Sequence.Stream, taken)
 		}
 	}
 }
@@ -488,57 +488,70 @@ func (b *Bridge) ack(msgs []jetstream.Msg, log *zap.Logger) bool {
 	return true
 }
 
-// Purges of a partition's acked envelopes: at most every purgeInterval,
-// or as soon as purgeMessages wait, and when its runner ends, so the
-// stream holds little more than what waits to be relayed and a new holder
-// starting at the partition's first stored message resends little. A
-// limits stream keeps what is acked; so does a work-queue stream with
-// the partition transform while the bare partition's consumer exists
-// (TestFactWorkQueueKeepsAckedPartitionMessages).
+// When a runner purges its partition's acked envelopes. Each purge of
+// more than one message makes the server recount every consumer's
+// pending messages, which costs most while consumers are far behind (a
+// backlog draining): so a busy partition is purged only every
+// purgeBusyInterval, or once its acked envelopes take purgeShare of the
+// stream's byte limit split over the partitions, an idle one within
+// about purgeIdle, and every partition when its runner ends. The stream
+// thus holds what waits plus a few seconds of relayed envelopes.
 const (
-	purgeInterval = time.Second
-	purgeMessages = 10_000
+	purgeBusyInterval = 5 * time.Second
+	purgeIdle         = time.Second
+	purgeShare        = 0.25
 )
 
 // purger removes the messages of partition p up to its consumer's ack
 // floor from the stream. It is used by one runner only.
 type purger struct {
-	stream jetstream.Stream
-	lay    layout
-	p      int
-	log    *zap.Logger
-	floor  uint64 // acked up to here
-	done   uint64 // purged up to here
-	pended int    // acked and not purged
-	last   time.Time
+	stream   jetstream.Stream
+	lay      layout
+	p        int
+	log      *zap.Logger
+	maxBytes int64     // acked bytes that trigger a purge
+	floor    uint64    // acked up to here
+	done     uint64    // purged up to here
+	pended   int64     // bytes acked and not purged (bodies and subjects)
+	last     time.Time // of the last purge
+	lastAck  time.Time
+	failed   bool // the last purge failed: wait purgeBusyInterval
 }
 
-// acked records that the partition is acked up to stream sequence seq
-// and purges when it is time to; n messages were acked with it.
-func (g *purger) acked(ctx context.Context, seq uint64, n int) {
+func newPurger(stream jetstream.Stream, lay layout, p int, streamMaxBytes int64, log *zap.Logger) *purger {
+	now := time.Now()
+	return &purger{stream: stream, lay: lay, p: p, log: log, last: now, lastAck: now,
+		maxBytes: max(int64(purgeShare*float64(streamMaxBytes)/float64(lay.count())), 1<<20)}
+}
+
+// acked records that the partition is acked up to stream sequence seq,
+// with msgs the messages acked now, and purges when it is time to.
+func (g *purger) acked(ctx context.Context, seq uint64, msgs []jetstream.Msg) {
 	if seq <= g.floor {
 		return
 	}
-	g.pended += n
-	g.floor = seq
-	if g.pended >= purgeMessages || time.Since(g.last) >= purgeInterval {
+	for _, m := range msgs {
+		g.pended += int64(len(m.Data()) + len(m.Subject()))
+	}
+	g.floor, g.lastAck = seq, time.Now()
+	if g.pended >= g.maxBytes || time.Since(g.last) >= purgeBusyInterval {
 		g.purge(ctx)
 	}
 }
 
-// idle purges what is acked if the last purge is purgeInterval old.
+// idle purges what is acked once nothing was acked for purgeIdle.
 func (g *purger) idle(ctx context.Context) {
-	if time.Since(g.last) >= purgeInterval {
+	if time.Since(g.lastAck) >= purgeIdle {
 		g.purge(ctx)
 	}
 }
 
 // purge removes the partition's messages up to the ack floor.
 func (g *purger) purge(ctx context.Context) {
-	if g.floor <= g.done {
+	if g.floor <= g.done || g.failed && time.Since(g.last) < purgeBusyInterval {
 		return
 	}
-	g.last = time.Now()
+	g.last, g.failed = time.Now(), true
 	for _, f := range g.lay.filters(g.p) {
 		if err := g.stream.Purge(ctx, jetstream.WithPurgeSubject(f), jetstream.WithPurgeSequence(g.floor+1)); err != nil {
 			if ctx.Err() == nil {
@@ -547,7 +560,7 @@ func (g *purger) purge(ctx context.Context) {
 			return
 		}
 	}
-	g.done, g.pended = g.floor, 0
+	g.done, g.pended, g.failed = g.floor, 0, false
 }
 
 // prepare counts and checks it (see admit, which queues it instead).
