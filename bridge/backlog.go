@@ -41,7 +41,7 @@ func WatchStream(ctx context.Context, js jetstream.JetStream, cfg Config, interv
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		rctx, cancel := context.WithTimeout(ctx, interval)
+		rctx, cancel := context.WithTimeout(ctx, max(interval, 5*time.Second))
 		s, err := js.Stream(rctx, stream)
 		var backlog uint64
 		if err == nil {
@@ -74,51 +74,26 @@ func WatchStream(ctx context.Context, js jetstream.JetStream, cfg Config, interv
 	}
 }
 
-// unacked returns how many envelopes of stream s wait to be acked: the
-// sum over its partitions of their consumers' pending and ack pending,
-// or, for a partition without a consumer (no worker took it yet), of
-// the messages it stores; on a stream not yet split into partitions
-// (made by an older version, work-queue retention), the messages it
-// stores.
+// unacked returns how many envelopes of stream s wait to be acked, over
+// every partition (see partitionPending), or, on a stream not yet split
+// into partitions (made by an older version, work-queue retention), the
+// messages it stores.
 func unacked(ctx context.Context, s jetstream.Stream, cfg Config) (uint64, error) {
 	lay := newLayout(cfg)
 	if lay.n = lay.partitionsOf(s.CachedInfo().Config); lay.n == 0 {
 		return s.CachedInfo().State.Msgs, nil
 	}
 	pending, err := partitionPending(ctx, s, lay)
-	if err != nil {
-		return 0, err
-	}
 	var sum uint64
-	for p := range lay.count() {
-		n, ok := pending[p]
-		if !ok {
-			if n, err = stored(ctx, s, lay.filters(p)); err != nil {
-				return 0, err
-			}
-		}
+	for _, n := range pending {
 		sum += n
 	}
-	return sum, nil
+	return sum, err
 }
 
-// stored returns how many messages of stream s match filters.
-func stored(ctx context.Context, s jetstream.Stream, filters []string) (uint64, error) {
-	var n uint64
-	for _, f := range filters {
-		info, err := s.Info(ctx, jetstream.WithSubjectFilter(f))
-		if err != nil {
-			return 0, err
-		}
-		for _, c := range info.State.Subjects {
-			n += c
-		}
-	}
-	return n, nil
-}
-
-// partitionPending returns the envelopes not yet acked of each partition
-// that has a consumer: its consumers' pending and ack pending.
+// partitionPending returns the envelopes not yet acked of each partition:
+// its consumers' pending and ack pending, or, for a partition without a
+// consumer (no worker took it yet), the messages it stores.
 func partitionPending(ctx context.Context, s jetstream.Stream, lay layout) (map[int]uint64, error) {
 	pending := map[int]uint64{}
 	list := s.ListConsumers(ctx)
@@ -131,6 +106,20 @@ func partitionPending(ctx context.Context, s jetstream.Stream, lay layout) (map[
 	}
 	if err := list.Err(); err != nil && !errors.Is(err, jetstream.ErrEndOfData) {
 		return nil, err
+	}
+	for p := range lay.count() {
+		if _, ok := pending[p]; ok {
+			continue
+		}
+		for _, f := range lay.filters(p) {
+			info, err := s.Info(ctx, jetstream.WithSubjectFilter(f))
+			if err != nil {
+				return nil, err
+			}
+			for _, n := range info.State.Subjects {
+				pending[p] += n
+			}
+		}
 	}
 	return pending, nil
 }

@@ -26,7 +26,7 @@ type WorkerStatus struct {
 
 // PartitionStatus is one partition: who holds its lease ("" for nobody)
 // and how many of its envelopes wait to be acked (its consumer's pending
-// and ack pending).
+// and ack pending, or all it stores while it has no consumer).
 type PartitionStatus struct {
 	Partition string `json:"partition"`
 	Owner     string `json:"owner"`
