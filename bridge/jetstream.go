@@ -170,8 +170,8 @@ func (b *Bridge) ensureJetStream(ctx context.Context) (jetstream.Stream, error) 
 	b.batchAcks = info.Config.Retention == jetstream.LimitsPolicy
 	if info.Config.Retention == jetstream.WorkQueuePolicy {
 		b.log.Warn("the stream has work-queue retention (made by an older version): each envelope is acked on its own, "+
-			"which costs the NATS server more. To ack whole batches: stop every worker, let the stream drain "+
-			"(nats stream info "+b.cfg.Stream+" shows 0 messages), delete it (nats stream rm "+b.cfg.Stream+") and start "+
+			"which costs the NATS server more. To ack whole batches: pause the producers, wait until `instant bridge status` "+
+			"shows nothing pending, stop every worker, delete the stream (nats stream rm "+b.cfg.Stream+") and start "+
 			"the workers; they create it with limits retention", zap.String("stream", b.cfg.Stream))
 	}
 	switch n := lay.partitionsOf(info.Config); {
@@ -182,9 +182,9 @@ func (b *Bridge) ensureJetStream(ctx context.Context) (jetstream.Stream, error) 
 		}
 	default:
 		return nil, instant.SettingErrorf("INSTANT_PARTITIONS", "Partitions", "%d: %w: stream %s is split into %d partitions; "+
-			"run every worker with %d, or stop them all, let the stream drain (nats stream info %s shows 0 messages), "+
-			"delete it (nats stream rm %s) and start the workers with the new count",
-			b.cfg.Partitions, ErrPartitionsChanged, b.cfg.Stream, n, n, b.cfg.Stream, b.cfg.Stream)
+			"run every worker with %d, or pause the producers, wait until `instant bridge status` shows nothing pending, "+
+			"stop every worker, delete the stream (nats stream rm %s) and start the workers with the new count",
+			b.cfg.Partitions, ErrPartitionsChanged, b.cfg.Stream, n, n, b.cfg.Stream)
 	}
 	if _, err := ensureStream(ctx, b.js, jetstream.StreamConfig{
 		Name:        b.cfg.DeadStream,
