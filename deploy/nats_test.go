@@ -184,6 +184,19 @@ func testNATSCluster(t *testing.T, tlsFiles *stacktest.TLSFiles) {
 		o.refusedPublish(t, "instant.request.public")
 	})
 
+	t.Run("bridge purges what it relayed", func(t *testing.T) {
+		// Everything published above reached the subscriber; the bridge
+		// purges it from INSTANT, which its user may do.
+		stream, err := jetStreamAs(t, c, "admin").Stream(t.Context(), "INSTANT")
+		if err != nil {
+			t.Fatal(err)
+		}
+		stacktest.WaitFor(t, readyTimeout, "INSTANT emptied by the bridge's purges", func() bool {
+			info, err := stream.Info(t.Context())
+			return err == nil && info.State.Msgs == 0 && info.State.LastSeq > 0
+		})
+	})
+
 	t.Run("bridge and auth stay in their lanes", func(t *testing.T) {
 		b := connectUser(t, c, "bridge")
 		b.refusedPublish(t, "$JS.API.STREAM.INFO.KV_instant_users")
