@@ -92,10 +92,15 @@ func (b *Bridge) untilReady(ctx context.Context, setup func(context.Context) err
 // transient reports whether err, of a JetStream API request, may go away
 // by itself: no answer in time, no responders, the connection
 // reconnecting, or the server saying JetStream is unavailable for now
-// (status 503 other than "not enabled", no leader, no peers yet).
+// (status 503 other than "not enabled", no leader, no peers yet). A
+// stream not found is too: the setup creates what is missing, so it is
+// one that another worker has just created and that a node does not
+// know yet (workers starting together on a fresh cluster).
 func transient(err error) bool {
 	var apiErr *jetstream.APIError
 	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return true
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders),
 		errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, nats.ErrDisconnected):
 		return true

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -358,7 +359,11 @@ func (r *run) report(res results) string {
 	for _, name := range sortedKeys(res.subDuplicatesBy) {
 		by = append(by, fmt.Sprintf("%s %d", name, res.subDuplicatesBy[name]))
 	}
-	row("duplicates seen by raw centrifuge-go subscribers (dropped by id)", fmt.Sprintf("%d %s", res.subDuplicates, strings.Join(by, ", ")))
+	dups := strconv.Itoa(res.subDuplicates)
+	if len(by) > 0 {
+		dups += " (" + strings.Join(by, ", ") + ")"
+	}
+	row("duplicates seen by raw centrifuge-go subscribers (dropped by id)", dups)
 	row("browser: messages / lost / channels out of order / duplicates", fmt.Sprintf("%d / %d / %d / %d", res.browserMsgs, res.browserLost, res.browserDisorder, res.browserDuplicates))
 	row("browser: connection state changes / channels not recovered", fmt.Sprintf("%d / %d", res.browserStates, len(res.browserUnrecovered)))
 	row("dead letters right / bad envelopes", fmt.Sprintf("%d / %d", res.deadRight, res.badSent))

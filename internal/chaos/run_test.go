@@ -395,8 +395,10 @@ func (r *run) observe() {
 
 // supervise restarts, as systemd's Restart=on-failure of
 // deploy/systemd does (RestartSec=2s), an instant process that exited
-// with status 1 on its own (e.g. JetStream did not answer at start).
-// Faults kill with signals; those processes are the faults' to restart.
+// with status 1 on its own, and fails the run: the processes ride out
+// the faults (the bridge retries its stream setup while JetStream is not
+// ready). Faults kill with signals; those processes are the faults' to
+// restart.
 func (r *run) supervise() {
 	for _, p := range append([]*stacktest.Proc{r.s.auth}, workerProcs(r.s)...) {
 		exited, err := p.Exited()
@@ -408,6 +410,7 @@ func (r *run) supervise() {
 		r.restarts = append(r.restarts, fmt.Sprintf("%.1fs %s", time.Since(r.began).Seconds(), p.Name))
 		r.mu.Unlock()
 		r.logf("%s exited with status 1: restarting it in 2s", p.Name)
+		r.fail("%s exited with status 1 on its own", p.Name)
 		time.Sleep(2 * time.Second)
 		if err := p.TryStart(); err != nil {
 			r.fail("restart %s: %v", p.Name, err)
