@@ -71,17 +71,27 @@ const (
 	setupRetryMax = 5 * time.Second
 )
 
-// untilReady runs setup until it succeeds, fails otherwise than
-// transiently (see transient), or ctx ends, waiting with backoff between
-// tries and logging each failure: on a NATS cluster just started,
-// JetStream answers only once its nodes have elected a leader.
+// untilReady is UntilReady with the bridge's logger.
 func (b *Bridge) untilReady(ctx context.Context, setup func(context.Context) error) error {
+	return UntilReady(ctx, b.log, setup)
+}
+
+// UntilReady runs setup until it succeeds, fails otherwise than
+// transiently (no answer in time, no responders, JetStream unavailable
+// for now: no leader, no peers yet), or ctx ends, waiting with backoff
+// between tries and logging each failure to log: on a NATS cluster just
+// started, JetStream answers only once its nodes have elected a leader.
+// It returns setup's last error.
+func UntilReady(ctx context.Context, log *zap.Logger, setup func(context.Context) error) error {
+	if log == nil {
+		log = zap.NewNop()
+	}
 	for attempt := 1; ; attempt++ {
 		err := setup(ctx)
 		if err == nil || !transient(err) || ctx.Err() != nil {
 			return err
 		}
-		b.log.Warn("JetStream is not ready (a cluster still electing its leader, or JetStream off on this server: "+
+		log.Warn("JetStream is not ready (a cluster still electing its leader, or JetStream off on this server: "+
 			"INSTANT_MODE=core needs none); retrying", zap.Int("attempt", attempt), zap.Error(err))
 		if backoff.Wait(ctx, attempt, setupRetryMin, setupRetryMax) != nil {
 			return err

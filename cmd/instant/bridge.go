@@ -31,11 +31,18 @@ func serveBridge(ctx context.Context, s settings, static *registry.View, nc *nat
 	g, ctx := errgroup.WithContext(ctx)
 	channels := static
 	if channels == nil {
-		store, err := openStore(ctx, nc, s.Replicas)
-		if err != nil {
+		// A NATS cluster just started answers once it has a leader.
+		err := bridge.UntilReady(ctx, log.Named("bridge"), func(ctx context.Context) error {
+			store, err := openStore(ctx, nc, s.Replicas)
+			if err == nil {
+				channels, err = store.Watch(ctx)
+			}
 			return err
-		}
-		if channels, err = store.Watch(ctx); err != nil {
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while waiting
+			}
 			return err
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/instanthq/instant/internal/stacktest"
+	"github.com/instanthq/instant/registry"
 )
 
 // instantBin is the command built once for the tests that run it as a
@@ -541,4 +543,102 @@ func TestBridgePartitionCountMismatch(t *testing.T) {
 	if last := lastLine(stderr); code != 2 || !strings.HasPrefix(last, "instant: ") || !strings.Contains(last, "INSTANT_PARTITIONS") {
 		t.Errorf("exit %d, stderr %q; want 2 and a last line naming INSTANT_PARTITIONS", code, stderr)
 	}
+}
+
+// TestBridgeWaitsForJetStream starts `instant bridge` on a 3-node cluster
+// (deploy/nats) with two nodes down, so JetStream has no leader: the
+// worker does not exit but logs that it retries, and once the nodes are
+// back it opens the registry, creates its streams and joins the workers;
+// SIGTERM then stops it with status 0.
+func TestBridgeWaitsForJetStream(t *testing.T) {
+	c := stacktest.StartNATSCluster(t)
+	env := map[string]string{}
+	for _, kv := range c.Env(t, "admin") {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	// The cluster just started may not have elected its JetStream
+	// leader yet: the admin creates the registry bucket once it has.
+	admin, err := nats.Connect(c.URL(t, "admin", 0), c.Options()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(admin.Close)
+	js, err := jetstream.New(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stacktest.WaitFor(t, 2*time.Minute, "the registry bucket created", func() bool {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		_, err := registry.Open(ctx, js, "")
+		return err == nil
+	})
+	if code, out, errOut := run(t, env, "channels", "add", "public", "--level", "public"); code != 0 {
+		t.Fatalf("channels add: exit %d: %s%s", code, out, errOut)
+	}
+	for _, n := range c.Nodes[1:] {
+		n.Kill()
+	}
+	cmd := exec.Command(instantBin, "bridge")
+	cmd.Env = append(c.Env(t, "bridge"), "CENTRIFUGO_API_KEY=k", "CENTRIFUGO_HOST=http://127.0.0.1", "CENTRIFUGO_PORT=1",
+		"INSTANT_METRICS_ADDR=")
+	logs := &lockedBuffer{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("bridge log:\n%s", logs.String())
+		}
+	})
+	waitLog := func(what string) {
+		t.Helper()
+		stacktest.WaitFor(t, 2*time.Minute, "the bridge logging "+what, func() bool {
+			select {
+			case err := <-exited:
+				t.Fatalf("the bridge exited: %v", err)
+			default:
+			}
+			return strings.Contains(logs.String(), what)
+		})
+	}
+	waitLog("JetStream is not ready")
+	for _, n := range c.Nodes[1:] {
+		n.Start(t)
+	}
+	waitLog("joining the workers")
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v, want status 0", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the bridge did not exit within a minute of SIGTERM")
+	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent use.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
