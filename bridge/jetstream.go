@@ -25,6 +25,16 @@ var ErrPartitionsChanged = errors.New("bridge: the partition count differs from 
 // lagInterval is how often a partition's runner reads its consumer's lag.
 const lagInterval = 2 * time.Second
 
+// pullExpiry and pullHeartbeat bound how long a partition waits on a pull
+// request whose server went away (a NATS node died, or this worker was
+// frozen): the pull fails after two missed heartbeats, 6 s, and the
+// runner resets the consumer at its ack floor. nats.go's defaults (30 s
+// expiry, 15 s heartbeats) let such a partition stall for 30 s.
+const (
+	pullExpiry    = 12 * time.Second
+	pullHeartbeat = 3 * time.Second
+)
+
 // startJetStream makes sure the streams and the lease bucket exist, then
 // joins the workers: it relays the partitions the assignment gives it
 // until ctx ends. The returned function waits, until its argument ends,
@@ -358,7 +368,9 @@ func (b *Bridge) relayPartition(ctx, relayCtx context.Context, stream jetstream.
 		log.Warn("creating the partition's consumer", zap.Error(err))
 		return ""
 	}
-	iter, err := cons.Messages(jetstream.PullMaxMessages(2*b.cfg.BatchSize), jetstream.WithMessagesErrOnMissingHeartbeat(true))
+	iter, err := cons.Messages(jetstream.PullMaxMessages(2*b.cfg.BatchSize),
+		jetstream.PullExpiry(pullExpiry), jetstream.PullHeartbeat(pullHeartbeat),
+		jetstream.WithMessagesErrOnMissingHeartbeat(true))
 	if err != nil {
 		log.Warn("pulling from the partition", zap.Error(err))
 		return ""

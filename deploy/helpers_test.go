@@ -1,13 +1,11 @@
 package deploy_test
 
 import (
-	"bytes"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -54,31 +52,13 @@ func replaceEach(t *testing.T, s string, want int, pairs ...string) string {
 	return s
 }
 
-// lockedBuffer is a bytes.Buffer safe for concurrent writes.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // startProcess starts bin with args and exactly env (plus PATH), killed
 // at cleanup; its output is logged when the test fails.
 func startProcess(t *testing.T, name string, env []string, bin string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
-	out := &lockedBuffer{}
+	out := &stacktest.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	stacktest.SetParentDeathSignal(cmd)
 	if err := cmd.Start(); err != nil {

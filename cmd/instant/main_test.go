@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -583,7 +582,7 @@ func TestBridgeWaitsForJetStream(t *testing.T) {
 	cmd := exec.Command(instantBin, "bridge")
 	cmd.Env = append(c.Env(t, "bridge"), "CENTRIFUGO_API_KEY=k", "CENTRIFUGO_HOST=http://127.0.0.1", "CENTRIFUGO_PORT=1",
 		"INSTANT_METRICS_ADDR=")
-	logs := &lockedBuffer{}
+	logs := &stacktest.Buffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -623,22 +622,4 @@ func TestBridgeWaitsForJetStream(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("the bridge did not exit within a minute of SIGTERM")
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for concurrent use.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -11,6 +11,7 @@
 package stacktest
 
 import (
+	"bytes"
 	"net"
 	"os"
 	"os/exec"
@@ -67,6 +68,25 @@ func FreePort(tb testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Buffer is a bytes.Buffer safe for concurrent use: a process's output
+// copied by one goroutine while the test reads it.
+type Buffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // tailBuffer is an io.Writer that keeps the last max bytes written to it.
