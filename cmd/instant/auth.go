@@ -23,7 +23,8 @@ import (
 // /instant/static/, /healthz and /readyz, and demo at "/" unless nil) on
 // INSTANT_AUTH_ADDR, its /metrics, /healthz and /readyz on
 // INSTANT_AUTH_METRICS_ADDR (not on the public port) unless empty, and
-// its revocation loop in g.
+// its revocation loop in g. Without static, it first waits, logging,
+// while JetStream is not ready (a NATS cluster electing its leader).
 func serveAuth(ctx context.Context, g *errgroup.Group, s settings, static *registry.View, nc *natsConn, log *zap.Logger, demo http.Handler) error {
 	deps := auth.Deps{Log: log.Named("auth")}
 	console, err := web.Console(web.ConsoleConfig{WebsocketURL: s.WebsocketURL})
@@ -41,19 +42,28 @@ func serveAuth(ctx context.Context, g *errgroup.Group, s settings, static *regis
 	if static != nil {
 		deps.Channels = static
 	} else {
-		store, err := openStore(ctx, nc, s.Replicas)
-		if err != nil {
-			return err
-		}
-		if deps.Channels, err = store.Watch(ctx); err != nil {
-			return err
-		}
 		js, err := jetstream.New(nc.Conn)
 		if err != nil {
 			return err
 		}
-		us, err := users.Open(ctx, js, users.DefaultBucket)
+		// A NATS cluster just started answers once it has a leader.
+		var (
+			store *registry.Store
+			us    *users.Store
+		)
+		err = bridge.UntilReady(ctx, deps.Log, func(ctx context.Context) (err error) {
+			if store, err = openStore(ctx, nc, s.Replicas); err == nil {
+				us, err = users.Open(ctx, js, users.DefaultBucket)
+			}
+			return err
+		})
 		if err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while waiting
+			}
+			return err
+		}
+		if deps.Channels, err = store.Watch(ctx); err != nil {
 			return err
 		}
 		if deps.UserView, err = us.Watch(ctx); err != nil {

@@ -544,12 +544,13 @@ func TestBridgePartitionCountMismatch(t *testing.T) {
 	}
 }
 
-// TestBridgeWaitsForJetStream starts `instant bridge` on a 3-node cluster
-// (deploy/nats) with two nodes down, so JetStream has no leader: the
-// worker does not exit but logs that it retries, and once the nodes are
-// back it opens the registry, creates its streams and joins the workers;
-// SIGTERM then stops it with status 0.
-func TestBridgeWaitsForJetStream(t *testing.T) {
+// TestWaitsForJetStream starts `instant bridge` and `instant auth` on a
+// 3-node cluster (deploy/nats) with two nodes down, so JetStream has no
+// leader: neither exits, both log that they retry, and once the nodes are
+// back the bridge opens the registry, creates its streams and joins the
+// workers, and auth opens its buckets and serves; SIGTERM then stops each
+// with status 0.
+func TestWaitsForJetStream(t *testing.T) {
 	c := stacktest.StartNATSCluster(t)
 	env := map[string]string{}
 	for _, kv := range c.Env(t, "admin") {
@@ -557,7 +558,8 @@ func TestBridgeWaitsForJetStream(t *testing.T) {
 		env[k] = v
 	}
 	// The cluster just started may not have elected its JetStream
-	// leader yet: the admin creates the registry bucket once it has.
+	// leader yet: the admin creates the buckets once it has (auth may
+	// not create them).
 	admin, err := nats.Connect(c.URL(t, "admin", 0), c.Options()...)
 	if err != nil {
 		t.Fatal(err)
@@ -576,50 +578,76 @@ func TestBridgeWaitsForJetStream(t *testing.T) {
 	if code, out, errOut := run(t, env, "channels", "add", "public", "--level", "public"); code != 0 {
 		t.Fatalf("channels add: exit %d: %s%s", code, out, errOut)
 	}
+	if code, out, errOut := runWithStdin(t, env, "correct horse\n", "users", "add", "alice", "--password-stdin"); code != 0 {
+		t.Fatalf("users add: exit %d: %s%s", code, out, errOut)
+	}
 	for _, n := range c.Nodes[1:] {
 		n.Kill()
 	}
-	cmd := exec.Command(instantBin, "bridge")
-	cmd.Env = append(c.Env(t, "bridge"), "CENTRIFUGO_API_KEY=k", "CENTRIFUGO_HOST=http://127.0.0.1", "CENTRIFUGO_PORT=1",
-		"INSTANT_METRICS_ADDR=")
-	logs := &stacktest.Buffer{}
-	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	centrifugo := []string{"CENTRIFUGO_API_KEY=k", "CENTRIFUGO_HOST=http://127.0.0.1", "CENTRIFUGO_PORT=1"}
+	procs := []*waiting{
+		startWaiting(t, "bridge", "joining the workers", append(c.Env(t, "bridge"), append(centrifugo,
+			"INSTANT_METRICS_ADDR=")...)),
+		startWaiting(t, "auth", "INSTANT_AUTH_ADDR", append(c.Env(t, "auth"), append(centrifugo,
+			"CENTRIFUGO_HMAC_KEY="+strings.Repeat("h", 32), "INSTANT_AUTH_ADDR=127.0.0.1:0", "INSTANT_AUTH_METRICS_ADDR=")...)),
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		if t.Failed() {
-			t.Logf("bridge log:\n%s", logs.String())
-		}
-	})
-	waitLog := func(what string) {
-		t.Helper()
-		stacktest.WaitFor(t, 2*time.Minute, "the bridge logging "+what, func() bool {
-			select {
-			case err := <-exited:
-				t.Fatalf("the bridge exited: %v", err)
-			default:
-			}
-			return strings.Contains(logs.String(), what)
-		})
+	for _, p := range procs {
+		p.waitLog(t, "JetStream is not ready")
 	}
-	waitLog("JetStream is not ready")
 	for _, n := range c.Nodes[1:] {
 		n.Start(t)
 	}
-	waitLog("joining the workers")
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	for _, p := range procs {
+		p.waitLog(t, p.ready)
+		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-p.exited:
+			if err != nil {
+				t.Errorf("instant %s: exit after SIGTERM: %v, want status 0", p.name, err)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("instant %s did not exit within a minute of SIGTERM", p.name)
+		}
+	}
+}
+
+// waiting is an instant command of TestWaitsForJetStream.
+type waiting struct {
+	name, ready string // ready: what it logs once it works
+	cmd         *exec.Cmd
+	logs        *stacktest.Buffer
+	exited      chan error
+}
+
+func startWaiting(t *testing.T, name, ready string, env []string) *waiting {
+	t.Helper()
+	p := &waiting{name: name, ready: ready, cmd: exec.Command(instantBin, name), logs: &stacktest.Buffer{}, exited: make(chan error, 1)}
+	p.cmd.Env = env
+	p.cmd.Stderr = p.logs
+	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Errorf("exit after SIGTERM: %v, want status 0", err)
+	go func() { p.exited <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("instant %s log:\n%s", name, p.logs.String())
 		}
-	case <-time.After(time.Minute):
-		t.Fatal("the bridge did not exit within a minute of SIGTERM")
-	}
+	})
+	return p
+}
+
+// waitLog waits until p logged what, failing if it exits first.
+func (p *waiting) waitLog(t *testing.T, what string) {
+	t.Helper()
+	stacktest.WaitFor(t, 2*time.Minute, "instant "+p.name+" logging "+what, func() bool {
+		select {
+		case err := <-p.exited:
+			t.Fatalf("instant %s exited: %v", p.name, err)
+		default:
+		}
+		return strings.Contains(p.logs.String(), what)
+	})
 }
