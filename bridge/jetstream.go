@@ -121,6 +121,11 @@ func transient(err error) bool {
 	switch {
 	case errors.Is(err, jetstream.ErrStreamNotFound):
 		return true
+	case strings.Contains(err.Error(), "temporarily unavailable"):
+		// JetStream's 503 "JetStream system temporarily unavailable" as
+		// nats.go reports it from a status message (e.g. opening a KV
+		// watch): a plain error, with no code to test.
+		return true
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, nats.ErrNoResponders),
 		errors.Is(err, jetstream.ErrNoStreamResponse), errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, nats.ErrDisconnected):
 		return true

@@ -23,6 +23,9 @@ func TestSetupTransient(t *testing.T) {
 		{fmt.Errorf("bridge: stream INSTANT: %w", jetstream.ErrStreamNotFound), true},
 		{fmt.Errorf("bridge: stream INSTANT: %w", context.DeadlineExceeded), true},
 		{nats.ErrNoResponders, true},
+		// As nats.go reports a 503 status when a KV watch opens on a
+		// cluster whose nodes just came back.
+		{fmt.Errorf("registry: watch: %w", errors.New("nats: JetStream system temporarily unavailable")), true},
 		{&jetstream.APIError{Code: 503, ErrorCode: jetstream.JSErrCodeJetStreamNotEnabled}, false},
 		{errors.New("bridge: something else"), false},
 	}

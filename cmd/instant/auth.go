@@ -19,6 +19,49 @@ import (
 	"github.com/instanthq/instant/web"
 )
 
+// authStores are the buckets auth reads and their live views.
+type authStores struct {
+	registry *registry.Store
+	channels *registry.View
+	users    *users.Store
+	userView *users.View
+}
+
+// open opens what is not open yet, so that bridge.UntilReady may call it
+// again after a transient failure without starting a second view (a view
+// watches until ctx ends).
+func (a *authStores) open(ctx context.Context, nc *natsConn, js jetstream.JetStream, replicas int) error {
+	if a.registry == nil {
+		store, err := openStore(ctx, nc, replicas)
+		if err != nil {
+			return err
+		}
+		a.registry = store
+	}
+	if a.channels == nil {
+		v, err := a.registry.Watch(ctx)
+		if err != nil {
+			return err
+		}
+		a.channels = v
+	}
+	if a.users == nil {
+		us, err := users.Open(ctx, js, users.DefaultBucket)
+		if err != nil {
+			return err
+		}
+		a.users = us
+	}
+	if a.userView == nil {
+		v, err := a.users.Watch(ctx)
+		if err != nil {
+			return err
+		}
+		a.userView = v
+	}
+	return nil
+}
+
 // serveAuth starts the auth HTTP module (with the browser client at
 // /instant/static/, /healthz and /readyz, and demo at "/" unless nil) on
 // INSTANT_AUTH_ADDR, its /metrics, /healthz and /readyz on
@@ -47,29 +90,16 @@ func serveAuth(ctx context.Context, g *errgroup.Group, s settings, static *regis
 			return err
 		}
 		// A NATS cluster just started answers once it has a leader.
-		var (
-			store *registry.Store
-			us    *users.Store
-		)
-		err = bridge.UntilReady(ctx, deps.Log, func(ctx context.Context) (err error) {
-			if store, err = openStore(ctx, nc, s.Replicas); err == nil {
-				us, err = users.Open(ctx, js, users.DefaultBucket)
-			}
-			return err
-		})
+		var st authStores
+		err = bridge.UntilReady(ctx, deps.Log, func(ctx context.Context) error { return st.open(ctx, nc, js, s.Replicas) })
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil // stopped while waiting
 			}
 			return err
 		}
-		if deps.Channels, err = store.Watch(ctx); err != nil {
-			return err
-		}
-		if deps.UserView, err = us.Watch(ctx); err != nil {
-			return err
-		}
-		deps.Users, admin.Users, admin.Registry = us, us, store
+		deps.Channels, deps.UserView = st.channels, st.userView
+		deps.Users, admin.Users, admin.Registry = st.users, st.users, st.registry
 		if s.Bridge.Mode != bridge.ModeCore {
 			admin.DeadLetters = &auth.JetStreamDeadLetters{JS: js, Conn: nc.Conn, Stream: s.Bridge.DeadStream,
 				Subject: s.Bridge.Subject, RequestSubject: s.Bridge.RequestSubject}
