@@ -87,11 +87,7 @@ func TestNoAmplification(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- b.Run(ctx) }()
-			t.Cleanup(func() { cancel(); <-done })
-			stacktest.WaitBridge(t, s.nc)
+			runBridge(t, b, s.nc)
 
 			sub := s.cent.Subscribe(t, "alice", "public")
 			lt := strings.Repeat("<", 60<<10)

@@ -80,18 +80,25 @@ func (s *stack) startBridge(t *testing.T, cfg bridge.Config) *worker {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return &worker{relayed: relay.count, stop: runBridge(t, b, nc)}
+}
+
+// runBridge runs b until the test ends or stop is called (which returns
+// what Run returned), and returns once b answers on nc.
+func runBridge(t *testing.T, b *bridge.Bridge, nc *nats.Conn) (stop func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- b.Run(ctx) }()
 	var once sync.Once
 	var runErr error
-	stop := func() error {
+	stop = func() error {
 		once.Do(func() { cancel(); runErr = <-done })
 		return runErr
 	}
 	t.Cleanup(func() { _ = stop() })
 	stacktest.WaitBridge(t, nc)
-	return &worker{relayed: relay.count, stop: stop}
+	return stop
 }
 
 // countingRelay counts publications Centrifugo accepted through it.

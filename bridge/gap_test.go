@@ -1,7 +1,6 @@
 package bridge_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -33,11 +32,7 @@ func TestGapResetsConsumer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	stacktest.WaitBridge(t, nc)
+	runBridge(t, b, nc)
 
 	stream, err := s.js.Stream(t.Context(), "INSTANT")
 	if err != nil {
